@@ -1,0 +1,40 @@
+/**
+ * The losscape command line: one file per verb under src/cli/, each exporting
+ * `register(program)`. Usage and input errors exit 2, runtime failures 1;
+ * stack traces only with --debug.
+ */
+import { Command, CommanderError } from 'commander';
+import { InputError } from '../model/config.ts';
+import { register as registerInfo } from './info.ts';
+
+const program = new Command();
+program
+  .name('losscape')
+  .description('WebGPU engine for neural-network loss landscapes: train, evaluate grids, export, view.')
+  .option('--debug', 'print stack traces on errors')
+  .exitOverride()
+  .showHelpAfterError('(add --help for usage)');
+
+for (const register of [registerInfo]) register(program);
+
+function debugWanted(): boolean {
+  return process.argv.includes('--debug');
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof InputError) {
+    console.error(`losscape: ${e.message}`);
+    if (debugWanted()) console.error(e.stack);
+    process.exitCode = 2;
+  } else {
+    console.error(`losscape: ${(e as Error).message ?? String(e)}`);
+    if (debugWanted()) console.error((e as Error).stack);
+    process.exitCode = 1;
+  }
+}
+// Dawn keeps the event loop alive; leave once the verb is done.
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,117 @@
+/**
+ * The GPU context shared by Node and the browser: one GPUDevice with the
+ * adapter's limits requested, validation errors raised as exceptions that
+ * name the kernel, and a lost device reported instead of hung on.
+ */
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for a software or fallback adapter (SwiftShader). */
+  isFallback: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export class GpuError extends Error {
+  override name = 'GpuError';
+}
+
+export interface GpuContext {
+  device: GPUDevice;
+  adapter: AdapterSummary;
+  hasTimestamps: boolean;
+  /** Set once the device is lost; every later wait rejects with it. */
+  lostReason: string | null;
+}
+
+const LIMIT_NAMES = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxBindGroups',
+  'minStorageBufferOffsetAlignment',
+] as const;
+
+export function summariseAdapter(adapter: GPUAdapter): AdapterSummary {
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) limits[name] = Number((adapter.limits as unknown as Record<string, number>)[name]);
+  const description = info?.description ?? '';
+  const vendor = info?.vendor ?? '';
+  const isSwiftShader = /swiftshader/i.test(`${description} ${info?.device ?? ''} ${info?.architecture ?? ''}`)
+    || vendor === 'google' && /swiftshader|subzero/i.test(info?.architecture ?? '');
+  return {
+    vendor,
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description,
+    isFallback: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) || isSwiftShader,
+    features: [...adapter.features].map(String).sort(),
+    limits,
+  };
+}
+
+export function describeAdapter(a: AdapterSummary): string {
+  const name = a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter';
+  return a.isFallback ? `${name} (software)` : name;
+}
+
+/** Requests a device with the adapter's full buffer and workgroup limits. */
+export async function createContext(adapter: GPUAdapter): Promise<GpuContext> {
+  const summary = summariseAdapter(adapter);
+  const hasTimestamps = adapter.features.has('timestamp-query');
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) {
+    if (name === 'minStorageBufferOffsetAlignment') continue;
+    requiredLimits[name] = summary.limits[name]!;
+  }
+  const device = await adapter.requestDevice({
+    label: 'losscape',
+    requiredFeatures: hasTimestamps ? ['timestamp-query'] : [],
+    requiredLimits,
+  });
+  const ctx: GpuContext = { device, adapter: summary, hasTimestamps, lostReason: null };
+  void device.lost.then((info) => {
+    ctx.lostReason = `GPU device lost (${info.reason}): ${info.message}`;
+  });
+  return ctx;
+}
+
+/**
+ * Runs `fn` inside validation and out-of-memory error scopes and throws a
+ * GpuError naming `label` if either caught something.
+ */
+export async function checked<T>(ctx: GpuContext, label: string, fn: () => T): Promise<T> {
+  const { device } = ctx;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (validation) throw new GpuError(`${label}: ${validation.message}`);
+    if (oom) throw new GpuError(`${label}: out of GPU memory: ${oom.message}`);
+  }
+  return result;
+}
+
+/** Waits for the queue, failing (not hanging) if the device is lost. */
+export async function finish(ctx: GpuContext): Promise<void> {
+  if (ctx.lostReason) throw new GpuError(ctx.lostReason);
+  const lost = ctx.device.lost.then((info) => {
+    throw new GpuError(`GPU device lost (${info.reason}): ${info.message}`);
+  });
+  await Promise.race([ctx.device.queue.onSubmittedWorkDone(), lost]);
+}
