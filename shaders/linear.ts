@@ -1,0 +1,128 @@
+/**
+ * The one tiled GEMM family every Linear layer shares (c_attn, c_proj, c_fc,
+ * the MLP projection and the output head):
+ *
+ *   out[p][r][o] = act( sum_k in[p][r][k] * W_p[o][k] + b_p[o] ) (+ resid[p][r][o])
+ *
+ * with W in nn.Linear layout [out, in], read at `wOff` of the flat weights
+ * and formed per point on the fly (see common.ts). Each invocation holds a
+ * TM x TN register tile (TM rows of tokens, TN output columns), written out
+ * as separate variables so that weak shader compilers keep them in
+ * registers; no workgroup memory and no barriers, which SwiftShader pays
+ * for dearly (SPEC section 5). When `vec4`, the reduction runs over vec4
+ * loads (in_features % 4 == 0).
+ */
+import { type KernelDef, type BindingDef } from '../src/gpu/kernel.ts';
+import { type Activation } from '../src/model/config.ts';
+import { type WeightMode, weightBindings, weightSource, weightBindingCount } from './common.ts';
+import { GELU_WGSL, activationFn } from './activations.ts';
+
+export interface GemmTile {
+  /** Rows (tokens) per invocation. */
+  TM: number;
+  /** Output columns per invocation. */
+  TN: number;
+  /** Workgroup size in columns and rows of invocations. */
+  WX: number;
+  WY: number;
+}
+
+export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
+
+export interface LinearOptions {
+  mode: WeightMode;
+  tile: GemmTile;
+  vec4: boolean;
+  bias: boolean;
+  act: Activation | null;
+  /** Add a residual input to the result. */
+  resid: boolean;
+  /** Store the pre-activation too (for the backward pass). */
+  savePre: boolean;
+}
+
+/** Workgroups for a [rows x outDim] output per point. */
+export function linearWorkgroups(tile: GemmTile, rows: number, outDim: number, points: number): [number, number, number] {
+  return [Math.ceil(outDim / (tile.WX * tile.TN)), Math.ceil(rows / (tile.WY * tile.TM)), points];
+}
+
+/**
+ * linear: see the file comment.
+ * bindings: u {rows, inDim, outDim, wOff, bOff}, weights, inp ([P][rows][inDim]),
+ *           resid (when resid), pre (when savePre), out ([P][rows][outDim])
+ * dispatch: linearWorkgroups(tile, rows, outDim, points)
+ */
+export function linearKernel(o: LinearOptions): KernelDef {
+  const { TM, TN, WX, WY } = o.tile;
+  const wb = weightBindingCount(o.mode);
+  const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, ...weightBindings(o.mode), { name: 'inp', kind: 'read' }];
+  const decls: string[] = [];
+  let next = wb + 1;
+  const vt = o.vec4 ? 'vec4f' : 'f32';
+  decls.push(`@group(0) @binding(${next++}) var<storage, read> inp: array<${vt}>;`);
+  if (o.resid) {
+    bindings.push({ name: 'resid', kind: 'read' });
+    decls.push(`@group(0) @binding(${next++}) var<storage, read> resid: array<f32>;`);
+  }
+  if (o.savePre) {
+    bindings.push({ name: 'pre', kind: 'readwrite' });
+    decls.push(`@group(0) @binding(${next++}) var<storage, read_write> pre: array<f32>;`);
+  }
+  bindings.push({ name: 'out', kind: 'readwrite' });
+  decls.push(`@group(0) @binding(${next++}) var<storage, read_write> out: array<f32>;`);
+
+  const rows = [...Array(TM).keys()];
+  const cols = [...Array(TN).keys()];
+  const body: string[] = [];
+  const K = o.vec4 ? 'K4' : 'u.inDim';
+  body.push(`  let K4 = u.inDim / 4u;`);
+  for (const i of rows) body.push(`  let x${i} = (p * u.rows + min(row0 + ${i}u, u.rows - 1u)) * ${K};`);
+  for (const j of cols) body.push(`  let w${j} = ${o.vec4 ? 'u.wOff / 4u' : 'u.wOff'} + min(col0 + ${j}u, u.outDim - 1u) * ${K};`);
+  for (const i of rows) for (const j of cols) body.push(`  var a${i}_${j} = ${vt}(0.0);`);
+  body.push(`  for (var k = 0u; k < ${K}; k++) {`);
+  const load = o.vec4 ? 'w4' : 'w';
+  for (const j of cols) body.push(`    let b${j} = ${load}(w${j} + k, ab);`);
+  for (const i of rows) {
+    body.push(`    let v${i} = inp[x${i} + k];`);
+    for (const j of cols) body.push(`    a${i}_${j} = fma(v${i}, b${j}, a${i}_${j});`);
+  }
+  body.push('  }');
+  for (const i of rows) {
+    body.push(`  if (row0 + ${i}u < u.rows) {`);
+    body.push(`    let ob${i} = (p * u.rows + row0 + ${i}u) * u.outDim;`);
+    for (const j of cols) {
+      const sum = o.vec4 ? `a${i}_${j}.x + a${i}_${j}.y + a${i}_${j}.z + a${i}_${j}.w` : `a${i}_${j}`;
+      body.push(`    if (col0 + ${j}u < u.outDim) {`);
+      body.push(`      let c = col0 + ${j}u;`);
+      body.push(`      var s = ${sum}${o.bias ? ' + w(u.bOff + c, ab)' : ''};`);
+      if (o.savePre) body.push('      pre[ob' + i + ' + c] = s;');
+      if (o.act) body.push(`      s = ${activationFn(o.act)}(s);`);
+      if (o.resid) body.push(`      s += resid[ob${i} + c];`);
+      body.push(`      out[ob${i} + c] = s;`);
+      body.push('    }');
+    }
+    body.push('  }');
+  }
+
+  const tag = `${o.mode}/${o.vec4 ? 'v4' : 's'}/${TM}x${TN}/${WX}x${WY}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+  return {
+    name: `linear/${tag}`,
+    bindings,
+    code: /* wgsl */ `
+struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${weightSource(o.mode, 1, o.vec4)}
+${decls.join('\n')}
+${o.act ? GELU_WGSL : ''}
+
+@compute @workgroup_size(${WX}, ${WY}, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let p = wg.z;
+  let ab = pointCoords(p);
+  let col0 = (wg.x * ${WX}u + lid.x) * ${TN}u;
+  let row0 = (wg.y * ${WY}u + lid.y) * ${TM}u;
+${body.join('\n')}
+}
+`,
+  };
+}

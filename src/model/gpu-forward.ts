@@ -1,0 +1,313 @@
+/**
+ * The model's forward pass and loss on the GPU, for `points` models at once.
+ *
+ * A ForwardPlan owns the buffers and the recorded dispatch list of one
+ * configuration (model, batch shape, number of points, weight mode, metric);
+ * running it is one compute pass with no CPU round trip between layers:
+ * every chunk of grid points replays the same dispatches with new
+ * coordinates. In `plain` mode (evaluation, training) `points` is 1 and the
+ * weights are theta itself; in `perturbed` mode point p evaluates
+ * theta + a_p d1 + b_p d2, formed inside the kernels.
+ *
+ * With `keepActivations` every intermediate tensor gets its own buffer (and
+ * LayerNorm statistics, attention log-sum-exps and MLP pre-activations are
+ * stored) so that a backward pass can read them; without it, buffers are
+ * shared between layers and a chunk needs only a few per-point slabs.
+ */
+import { type GpuContext, GpuError } from '../gpu/context.ts';
+import { storageBuffer, uniformBuffer, writeBuffer } from '../gpu/buffers.ts';
+import { type Dispatch, type Kernel, type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
+import { type ParamLayout, outputWeightName } from './params.ts';
+import { type WeightMode } from '../../shaders/common.ts';
+import { embeddingKernel, EMBED_WG } from '../../shaders/embedding.ts';
+import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
+import { type GemmTile, DEFAULT_TILE, linearKernel, linearWorkgroups } from '../../shaders/linear.ts';
+import { attentionKernel, ATTN_WG } from '../../shaders/attention.ts';
+import { type Metric, tokenLossKernel, reduceMeanKernel, LOSS_WG } from '../../shaders/loss.ts';
+import { type Activation } from './config.ts';
+
+/** Token ids and targets of B sequences of T positions, with per-position loss weights. */
+export interface ForwardBatch {
+  B: number;
+  T: number;
+  idx: Int32Array;
+  targets: Int32Array;
+  mask: Float32Array | null;
+}
+
+export interface ForwardPlanOptions {
+  mode: WeightMode;
+  /** Number of models evaluated by one run (the chunk capacity). */
+  points: number;
+  B: number;
+  T: number;
+  metric: Metric;
+  keepActivations: boolean;
+  tile?: GemmTile;
+  /** Buffer the per-point results are written to, at `outOffset` of each run; default a buffer of `points` floats. */
+  output?: GPUBuffer;
+}
+
+interface ActivationSpec {
+  kind: string;
+  floatsPerPoint: number;
+}
+
+/** The per-point activation tensors of a forward, by name, and which may share storage. */
+function activationSpecs(layout: ParamLayout, B: number, T: number, keep: boolean): Map<string, ActivationSpec> {
+  const { n_embd: C, n_layer: L, vocab_size: V, n_head: H } = layout.config;
+  const N = B * T;
+  const specs = new Map<string, ActivationSpec>();
+  const add = (name: string, kind: string, floats: number): void => {
+    specs.set(name, { kind: keep ? name : kind, floatsPerPoint: floats });
+  };
+  add('x.0', 'x', N * C);
+  for (let i = 0; i < L; i++) {
+    add(`ln1.${i}`, 'ln', N * C);
+    add(`qkv.${i}`, 'qkv', N * 3 * C);
+    add(`atty.${i}`, 'atty', N * C);
+    add(`xmid.${i}`, 'xmid', N * C);
+    add(`ln2.${i}`, 'ln', N * C);
+    add(`fcact.${i}`, 'fc', N * 4 * C);
+    add(`x.${i + 1}`, 'x', N * C);
+    if (keep) {
+      add(`ln1stats.${i}`, '', N * 2);
+      add(`lse.${i}`, '', B * H * T);
+      add(`ln2stats.${i}`, '', N * 2);
+      add(`fcpre.${i}`, '', N * 4 * C);
+    }
+  }
+  add('lnf', 'ln', N * C);
+  if (keep) add('lnfstats', '', N * 2);
+  add('logits', 'logits', N * V);
+  add('value', 'value', N);
+  return specs;
+}
+
+/** Distinct storage a forward needs per point, in bytes, and its largest single tensor. */
+export function forwardBytesPerPoint(layout: ParamLayout, B: number, T: number, keep: boolean): { total: number; largest: number } {
+  const byKind = new Map<string, number>();
+  for (const s of activationSpecs(layout, B, T, keep).values()) {
+    byKind.set(s.kind, Math.max(byKind.get(s.kind) ?? 0, s.floatsPerPoint * 4));
+  }
+  let total = 0;
+  let largest = 0;
+  for (const b of byKind.values()) {
+    total += b;
+    largest = Math.max(largest, b);
+  }
+  return { total, largest };
+}
+
+export class ForwardPlan {
+  readonly theta: GPUBuffer;
+  readonly d1: GPUBuffer | null;
+  readonly d2: GPUBuffer | null;
+  readonly coords: GPUBuffer | null;
+  readonly idx: GPUBuffer;
+  readonly targets: GPUBuffer;
+  readonly mask: GPUBuffer;
+  readonly output: GPUBuffer;
+  /** Activation buffers by name (`x.0`, `ln1.0`, `qkv.0`, ..., `logits`, `value`); shared ones appear under several names. */
+  readonly activations = new Map<string, GPUBuffer>();
+  readonly dispatches: Dispatch[] = [];
+  private readonly owned: GPUBuffer[] = [];
+  private reduceUniform!: GPUBuffer;
+  private maskWeight = 1;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly layout: ParamLayout,
+    readonly options: Required<Omit<ForwardPlanOptions, 'output'>>,
+    output: GPUBuffer | undefined,
+  ) {
+    const { points, B, T, mode } = options;
+    const N = B * T;
+    const own = (b: GPUBuffer): GPUBuffer => {
+      this.owned.push(b);
+      return b;
+    };
+    const floats = layout.totalFloats;
+    this.theta = own(storageBuffer(ctx, 'theta', floats * 4));
+    this.d1 = mode === 'perturbed' ? own(storageBuffer(ctx, 'd1', floats * 4)) : null;
+    this.d2 = mode === 'perturbed' ? own(storageBuffer(ctx, 'd2', floats * 4)) : null;
+    this.coords = mode === 'perturbed' ? own(storageBuffer(ctx, 'coords', points * 8)) : null;
+    this.idx = own(storageBuffer(ctx, 'idx', N * 4));
+    this.targets = own(storageBuffer(ctx, 'targets', N * 4));
+    this.mask = own(storageBuffer(ctx, 'mask', new Float32Array(N).fill(1)));
+    this.output = output ?? own(storageBuffer(ctx, 'forward output', points * 4));
+    const maxBinding = ctx.adapter.limits.maxStorageBufferBindingSize!;
+    const byKind = new Map<string, GPUBuffer>();
+    for (const [name, spec] of activationSpecs(layout, B, T, options.keepActivations)) {
+      const bytes = spec.floatsPerPoint * 4 * points;
+      if (bytes > maxBinding) {
+        throw new GpuError(`forward: activation ${name} needs ${bytes} bytes for ${points} points, over the device's maxStorageBufferBindingSize (${maxBinding}); use fewer points per chunk`);
+      }
+      let buf = byKind.get(spec.kind);
+      if (!buf) {
+        buf = own(storageBuffer(ctx, `act ${spec.kind}`, forwardSlabBytes(layout, B, T, options.keepActivations, spec.kind) * points));
+        byKind.set(spec.kind, buf);
+      }
+      this.activations.set(name, buf);
+    }
+  }
+
+  static async create(ctx: GpuContext, kernels: KernelCache, layout: ParamLayout, opts: ForwardPlanOptions): Promise<ForwardPlan> {
+    const cfg = layout.config;
+    if (opts.T > cfg.block_size) throw new GpuError(`forward: sequence length ${opts.T} exceeds block_size ${cfg.block_size}`);
+    if (opts.mode === 'plain' && opts.points !== 1) throw new GpuError('forward: plain mode evaluates exactly one point');
+    const options = { tile: DEFAULT_TILE, ...opts };
+    delete (options as Partial<ForwardPlanOptions>).output;
+    const plan = new ForwardPlan(ctx, layout, options as Required<Omit<ForwardPlanOptions, 'output'>>, opts.output);
+    await plan.record(kernels);
+    return plan;
+  }
+
+  private act(name: string): GPUBuffer {
+    const b = this.activations.get(name);
+    if (!b) throw new Error(`forward: no activation ${name}`);
+    return b;
+  }
+
+  private weights(): Record<string, GPUBuffer> {
+    const w: Record<string, GPUBuffer> = { theta: this.theta };
+    if (this.options.mode === 'perturbed') Object.assign(w, { d1: this.d1!, d2: this.d2!, coords: this.coords! });
+    return w;
+  }
+
+  private async record(kernels: KernelCache): Promise<void> {
+    const { layout, ctx } = this;
+    const cfg = layout.config;
+    const { mode, points, B, T, keepActivations: keep, tile, metric } = this.options;
+    const C = cfg.n_embd;
+    const N = B * T;
+    const off = (name: string): number => layout.byName.get(name)!.offset;
+    const bOff = (name: string): number => (cfg.bias ? off(name) : 0);
+    const W = this.weights();
+    const push = (kernel: Kernel, u: number[] | Float32Array | Uint32Array, buffers: Record<string, GPUBuffer>, workgroups: [number, number, number], label: string): GPUBuffer => {
+      const ub = uniformBuffer(ctx, `${label} uniforms`, u instanceof Uint32Array || u instanceof Float32Array ? u : new Uint32Array(u));
+      this.owned.push(ub);
+      this.dispatches.push({ kernel, bindGroup: kernel.bind({ u: ub, ...buffers }, label), workgroups });
+      return ub;
+    };
+
+    const embed = await kernels.get(embeddingKernel(mode));
+    push(embed, [N, C, T, off('transformer.wte.weight'), off('transformer.wpe.weight')], { ...W, idx: this.idx, x: this.act('x.0') },
+      [Math.ceil((N * C) / EMBED_WG), 1, points], 'embedding');
+
+    const lnK = await kernels.get(layerNormKernel({ mode, bias: cfg.bias, saveStats: keep }));
+    const layerNorm = (inName: string, outName: string, statsName: string, prefix: string): void => {
+      const bufs: Record<string, GPUBuffer> = { ...W, x: this.act(inName), out: this.act(outName) };
+      if (keep) bufs.stats = this.act(statsName);
+      push(lnK, [N, C, off(`${prefix}.weight`), bOff(`${prefix}.bias`)], bufs, [Math.ceil(N / LN_WG), 1, points], prefix);
+    };
+    const linear = async (
+      inName: string, outName: string, inDim: number, outDim: number, weightName: string, biasName: string | null,
+      extra: { act?: Activation; resid?: string; pre?: string },
+    ): Promise<void> => {
+      const k = await kernels.get(linearKernel({
+        mode, tile, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
+        resid: extra.resid !== undefined, savePre: extra.pre !== undefined,
+      }));
+      const bufs: Record<string, GPUBuffer> = { ...W, inp: this.act(inName), out: this.act(outName) };
+      if (extra.resid) bufs.resid = this.act(extra.resid);
+      if (extra.pre) bufs.pre = this.act(extra.pre);
+      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0], bufs, linearWorkgroups(tile, N, outDim, points), weightName);
+    };
+    const attn = await kernels.get(attentionKernel(C / cfg.n_head, keep));
+    const biasName = (n: string): string | null => (cfg.bias ? n : null);
+
+    for (let i = 0; i < cfg.n_layer; i++) {
+      const p = `transformer.h.${i}`;
+      layerNorm(`x.${i}`, `ln1.${i}`, `ln1stats.${i}`, `${p}.ln_1`);
+      await linear(`ln1.${i}`, `qkv.${i}`, C, 3 * C, `${p}.attn.c_attn.weight`, biasName(`${p}.attn.c_attn.bias`), {});
+      const attnBufs: Record<string, GPUBuffer> = { qkv: this.act(`qkv.${i}`), y: this.act(`atty.${i}`) };
+      if (keep) attnBufs.lse = this.act(`lse.${i}`);
+      push(attn, [B, T, C, cfg.n_head], attnBufs, [Math.ceil((B * cfg.n_head * T) / ATTN_WG), 1, points], `${p}.attn`);
+      await linear(`atty.${i}`, `xmid.${i}`, C, C, `${p}.attn.c_proj.weight`, biasName(`${p}.attn.c_proj.bias`), { resid: `x.${i}` });
+      layerNorm(`xmid.${i}`, `ln2.${i}`, `ln2stats.${i}`, `${p}.ln_2`);
+      await linear(`ln2.${i}`, `fcact.${i}`, C, 4 * C, `${p}.mlp.c_fc.weight`, biasName(`${p}.mlp.c_fc.bias`),
+        { act: cfg.activation, ...(keep ? { pre: `fcpre.${i}` } : {}) });
+      await linear(`fcact.${i}`, `x.${i + 1}`, 4 * C, C, `${p}.mlp.c_proj.weight`, biasName(`${p}.mlp.c_proj.bias`), { resid: `xmid.${i}` });
+    }
+    layerNorm(`x.${cfg.n_layer}`, 'lnf', 'lnfstats', 'transformer.ln_f');
+    await linear('lnf', 'logits', C, cfg.vocab_size, outputWeightName(cfg), null, {});
+    const tl = await kernels.get(tokenLossKernel(metric));
+    push(tl, [N, cfg.vocab_size], { logits: this.act('logits'), targets: this.targets, mask: this.mask, value: this.act('value') },
+      [Math.ceil(N / LOSS_WG), 1, points], 'token-loss');
+    const red = await kernels.get(reduceMeanKernel());
+    this.reduceUniform = push(red, reduceUniformWords(N, points, 0, 1 / N), { value: this.act('value'), out: this.output }, [points, 1, 1], 'reduce');
+  }
+
+  setParams(flat: Float32Array): void {
+    checkLength(flat, this.layout.totalFloats, 'parameters');
+    writeBuffer(this.ctx, this.theta, flat);
+  }
+
+  setDirections(d1: Float32Array, d2: Float32Array): void {
+    if (!this.d1 || !this.d2) throw new GpuError('forward: directions need a perturbed plan');
+    checkLength(d1, this.layout.totalFloats, 'd1');
+    checkLength(d2, this.layout.totalFloats, 'd2');
+    writeBuffer(this.ctx, this.d1, d1);
+    writeBuffer(this.ctx, this.d2, d2);
+  }
+
+  setBatch(batch: ForwardBatch): void {
+    const { B, T } = this.options;
+    const V = this.layout.config.vocab_size;
+    if (batch.B !== B || batch.T !== T) throw new GpuError(`forward: batch is ${batch.B}x${batch.T}, plan expects ${B}x${T}`);
+    for (const ids of [batch.idx, batch.targets]) {
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i]! < 0 || ids[i]! >= V) throw new GpuError(`forward: token id ${ids[i]} at position ${i} is outside the vocabulary (0..${V - 1})`);
+      }
+    }
+    writeBuffer(this.ctx, this.idx, new Uint32Array(batch.idx.buffer, batch.idx.byteOffset, batch.idx.length));
+    writeBuffer(this.ctx, this.targets, new Uint32Array(batch.targets.buffer, batch.targets.byteOffset, batch.targets.length));
+    const mask = batch.mask ?? new Float32Array(B * T).fill(1);
+    let weight = 0;
+    for (const m of mask) weight += m;
+    if (!(weight > 0)) throw new GpuError('forward: the loss mask selects no position');
+    this.maskWeight = weight;
+    writeBuffer(this.ctx, this.mask, mask);
+  }
+
+  /** Sets the (a, b) of the first coords.length/2 points. */
+  setCoords(coords: Float32Array): void {
+    if (!this.coords) throw new GpuError('forward: coordinates need a perturbed plan');
+    if (coords.length > this.options.points * 2) throw new GpuError(`forward: ${coords.length / 2} points given, plan holds ${this.options.points}`);
+    writeBuffer(this.ctx, this.coords, coords);
+  }
+
+  /**
+   * Encodes one run: the first `count` points' results land at
+   * output[outOffset .. outOffset + count). The uniform write is queued now,
+   * so submit the encoder before encoding the next run.
+   */
+  encode(encoder: GPUCommandEncoder, count = this.options.points, outOffset = 0, timestampWrites?: GPUComputePassTimestampWrites): void {
+    writeBuffer(this.ctx, this.reduceUniform, reduceUniformWords(this.options.B * this.options.T, count, outOffset, 1 / this.maskWeight));
+    encodeDispatches(encoder, this.dispatches, 'forward', timestampWrites);
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+  }
+}
+
+function reduceUniformWords(rows: number, count: number, outOffset: number, invWeight: number): Uint32Array {
+  const words = new Uint32Array(4);
+  words[0] = rows;
+  words[1] = count;
+  words[2] = outOffset;
+  new Float32Array(words.buffer, 12, 1)[0] = invWeight;
+  return words;
+}
+
+function forwardSlabBytes(layout: ParamLayout, B: number, T: number, keep: boolean, kind: string): number {
+  let floats = 0;
+  for (const s of activationSpecs(layout, B, T, keep).values()) if (s.kind === kind) floats = Math.max(floats, s.floatsPerPoint);
+  return floats * 4;
+}
+
+function checkLength(a: Float32Array, expected: number, what: string): void {
+  if (a.length !== expected) throw new GpuError(`forward: ${what} has ${a.length} floats, the layout has ${expected}`);
+}
