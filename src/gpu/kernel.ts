@@ -107,15 +107,25 @@ export interface Dispatch {
   kernel: Kernel;
   bindGroup: GPUBindGroup;
   workgroups: readonly [number, number, number];
+  /** The workgroup axis that runs over models (grid points), if any: replays of fewer points shrink it. */
+  pointsAxis?: 0 | 1 | 2;
 }
 
-/** Encodes a list of dispatches into one compute pass. */
-export function encodeDispatches(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], label: string, timestampWrites?: GPUComputePassTimestampWrites): void {
+/**
+ * Encodes a list of dispatches into one compute pass. With `points`, each
+ * dispatch's `pointsAxis` is set to that many workgroups.
+ */
+export function encodeDispatches(
+  encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], label: string,
+  timestampWrites?: GPUComputePassTimestampWrites, points?: number,
+): void {
   const pass = encoder.beginComputePass(timestampWrites ? { label, timestampWrites } : { label });
   for (const d of dispatches) {
     pass.setPipeline(d.kernel.pipeline);
     pass.setBindGroup(0, d.bindGroup);
-    pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    const wg = [...d.workgroups];
+    if (points !== undefined && d.pointsAxis !== undefined) wg[d.pointsAxis] = points;
+    pass.dispatchWorkgroups(wg[0]!, wg[1]!, wg[2]!);
   }
   pass.end();
 }

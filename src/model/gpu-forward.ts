@@ -44,8 +44,6 @@ export interface ForwardPlanOptions {
   metric: Metric;
   keepActivations: boolean;
   tile?: GemmTile;
-  /** Buffer the per-point results are written to, at `outOffset` of each run; default a buffer of `points` floats. */
-  output?: GPUBuffer;
 }
 
 interface ActivationSpec {
@@ -107,6 +105,7 @@ export class ForwardPlan {
   readonly idx: GPUBuffer;
   readonly targets: GPUBuffer;
   readonly mask: GPUBuffer;
+  /** The per-point results ([points] f32) of the last run, at `outOffset`. */
   readonly output: GPUBuffer;
   /** Activation buffers by name (`x.0`, `ln1.0`, `qkv.0`, ..., `logits`, `value`); shared ones appear under several names. */
   readonly activations = new Map<string, GPUBuffer>();
@@ -118,8 +117,7 @@ export class ForwardPlan {
   private constructor(
     readonly ctx: GpuContext,
     readonly layout: ParamLayout,
-    readonly options: Required<Omit<ForwardPlanOptions, 'output'>>,
-    output: GPUBuffer | undefined,
+    readonly options: Required<ForwardPlanOptions>,
   ) {
     const { points, B, T, mode } = options;
     const N = B * T;
@@ -135,7 +133,7 @@ export class ForwardPlan {
     this.idx = own(storageBuffer(ctx, 'idx', N * 4));
     this.targets = own(storageBuffer(ctx, 'targets', N * 4));
     this.mask = own(storageBuffer(ctx, 'mask', new Float32Array(N).fill(1)));
-    this.output = output ?? own(storageBuffer(ctx, 'forward output', points * 4));
+    this.output = own(storageBuffer(ctx, 'forward output', points * 4));
     const maxBinding = ctx.adapter.limits.maxStorageBufferBindingSize!;
     const byKind = new Map<string, GPUBuffer>();
     for (const [name, spec] of activationSpecs(layout, B, T, options.keepActivations)) {
@@ -156,9 +154,7 @@ export class ForwardPlan {
     const cfg = layout.config;
     if (opts.T > cfg.block_size) throw new GpuError(`forward: sequence length ${opts.T} exceeds block_size ${cfg.block_size}`);
     if (opts.mode === 'plain' && opts.points !== 1) throw new GpuError('forward: plain mode evaluates exactly one point');
-    const options = { tile: DEFAULT_TILE, ...opts };
-    delete (options as Partial<ForwardPlanOptions>).output;
-    const plan = new ForwardPlan(ctx, layout, options as Required<Omit<ForwardPlanOptions, 'output'>>, opts.output);
+    const plan = new ForwardPlan(ctx, layout, { tile: DEFAULT_TILE, ...opts });
     await plan.record(kernels);
     return plan;
   }
@@ -184,10 +180,10 @@ export class ForwardPlan {
     const off = (name: string): number => layout.byName.get(name)!.offset;
     const bOff = (name: string): number => (cfg.bias ? off(name) : 0);
     const W = this.weights();
-    const push = (kernel: Kernel, u: number[] | Float32Array | Uint32Array, buffers: Record<string, GPUBuffer>, workgroups: [number, number, number], label: string): GPUBuffer => {
-      const ub = uniformBuffer(ctx, `${label} uniforms`, u instanceof Uint32Array || u instanceof Float32Array ? u : new Uint32Array(u));
+    const push = (kernel: Kernel, u: number[] | Uint32Array, buffers: Record<string, GPUBuffer>, workgroups: [number, number, number], label: string, pointsAxis: 0 | 2 = 2): GPUBuffer => {
+      const ub = uniformBuffer(ctx, `${label} uniforms`, u instanceof Uint32Array ? u : new Uint32Array(u));
       this.owned.push(ub);
-      this.dispatches.push({ kernel, bindGroup: kernel.bind({ u: ub, ...buffers }, label), workgroups });
+      this.dispatches.push({ kernel, bindGroup: kernel.bind({ u: ub, ...buffers }, label), workgroups, pointsAxis });
       return ub;
     };
 
@@ -236,7 +232,7 @@ export class ForwardPlan {
     push(tl, [N, cfg.vocab_size], { logits: this.act('logits'), targets: this.targets, mask: this.mask, value: this.act('value') },
       [Math.ceil(N / LOSS_WG), 1, points], 'token-loss');
     const red = await kernels.get(reduceMeanKernel());
-    this.reduceUniform = push(red, reduceUniformWords(N, points, 0, 1 / N), { value: this.act('value'), out: this.output }, [points, 1, 1], 'reduce');
+    this.reduceUniform = push(red, reduceUniformWords(N, points, 0, 1 / N), { value: this.act('value'), out: this.output }, [points, 1, 1], 'reduce', 0);
   }
 
   setParams(flat: Float32Array): void {
@@ -285,7 +281,7 @@ export class ForwardPlan {
    */
   encode(encoder: GPUCommandEncoder, count = this.options.points, outOffset = 0, timestampWrites?: GPUComputePassTimestampWrites): void {
     writeBuffer(this.ctx, this.reduceUniform, reduceUniformWords(this.options.B * this.options.T, count, outOffset, 1 / this.maskWeight));
-    encodeDispatches(encoder, this.dispatches, 'forward', timestampWrites);
+    encodeDispatches(encoder, this.dispatches, 'forward', timestampWrites, count);
   }
 
   destroy(): void {

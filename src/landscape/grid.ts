@@ -1,0 +1,190 @@
+/**
+ * The batched grid evaluator: the loss at many points
+ * `centre + a*d1 + b*d2` at once, chunk by chunk. Each chunk is one replay of
+ * a perturbed ForwardPlan (weights formed inside the kernels, never copied
+ * per point); its results are copied on the GPU into a heights storage
+ * buffer that a render pipeline can read, and handed to the host callback
+ * as they finish.
+ */
+import { type GpuContext, GpuError } from '../gpu/context.ts';
+import { BufferUsage, storageBuffer } from '../gpu/buffers.ts';
+import { type KernelCache } from '../gpu/kernel.ts';
+import { type ParamLayout } from '../model/params.ts';
+import { ForwardPlan, type ForwardBatch, forwardBytesPerPoint } from '../model/gpu-forward.ts';
+import { type Metric } from '../../shaders/loss.ts';
+import { type GemmTile } from '../../shaders/linear.ts';
+
+/** Inclusive linspace of n values from lo to hi (n == 1 gives lo). */
+export function linspace(lo: number, hi: number, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = n === 1 ? lo : lo + ((hi - lo) * i) / (n - 1);
+  return out;
+}
+
+/**
+ * Coordinates (a, b) of a grid's points in storage order: point k = j*nx + i
+ * is (alpha[i], beta[j]), so `loss[j][i]` is its value (SPEC section 3).
+ */
+export function gridCoords(alpha: Float32Array, beta: Float32Array): Float32Array {
+  const nx = alpha.length;
+  const out = new Float32Array(nx * beta.length * 2);
+  for (let j = 0; j < beta.length; j++) {
+    for (let i = 0; i < nx; i++) {
+      out[2 * (j * nx + i)] = alpha[i]!;
+      out[2 * (j * nx + i) + 1] = beta[j]!;
+    }
+  }
+  return out;
+}
+
+export interface GridEvaluatorOptions {
+  metric: Metric;
+  /** Points per chunk; default from the device's limits and `memoryBudgetBytes`. */
+  chunkPoints?: number;
+  /** The number of points the job has: no chunk is made larger. */
+  totalPoints?: number;
+  /** GPU memory the activations of one chunk may take (default 256 MiB). */
+  memoryBudgetBytes?: number;
+  tile?: GemmTile;
+}
+
+export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
+
+/** The largest chunk that fits the device's binding and buffer limits and the memory budget. */
+export function chooseChunkPoints(ctx: GpuContext, layout: ParamLayout, B: number, T: number, budgetBytes = DEFAULT_MEMORY_BUDGET): number {
+  const { total, largest } = forwardBytesPerPoint(layout, B, T, false);
+  const limits = ctx.adapter.limits;
+  const byBinding = Math.floor(Math.min(limits.maxStorageBufferBindingSize!, limits.maxBufferSize!) / largest);
+  const byBudget = Math.floor(budgetBytes / total);
+  const points = Math.min(byBinding, byBudget, limits.maxComputeWorkgroupsPerDimension!);
+  if (points < 1) {
+    throw new GpuError(`grid: one point needs ${total} bytes of activations (largest tensor ${largest}), more than the device allows; use fewer tokens`);
+  }
+  return points;
+}
+
+export interface ChunkResult {
+  /** Index of the chunk's first point in the coordinate list. */
+  start: number;
+  values: Float32Array;
+  /** Points evaluated so far, this chunk included. */
+  done: number;
+  total: number;
+}
+
+export class GridEvaluator {
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly plan: ForwardPlan,
+    readonly chunkPoints: number,
+  ) {}
+
+  static async create(
+    ctx: GpuContext, kernels: KernelCache, layout: ParamLayout, batch: ForwardBatch,
+    weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array }, opts: GridEvaluatorOptions,
+  ): Promise<GridEvaluator> {
+    const chunkPoints = Math.min(
+      opts.chunkPoints ?? chooseChunkPoints(ctx, layout, batch.B, batch.T, opts.memoryBudgetBytes),
+      opts.totalPoints ?? Infinity,
+    );
+    const plan = await ForwardPlan.create(ctx, kernels, layout, {
+      mode: 'perturbed', points: chunkPoints, B: batch.B, T: batch.T, metric: opts.metric, keepActivations: false,
+      ...(opts.tile ? { tile: opts.tile } : {}),
+    });
+    plan.setParams(weights.centre);
+    plan.setDirections(weights.d1, weights.d2);
+    plan.setBatch(batch);
+    return new GridEvaluator(ctx, plan, chunkPoints);
+  }
+
+  /** Moves the plane's centre (the wormhole: one frame per checkpoint). */
+  setCentre(centre: Float32Array): void {
+    this.plan.setParams(centre);
+  }
+
+  /** A storage buffer for `points` heights that render pipelines can read as well. */
+  heightsBuffer(points: number, label = 'heights'): GPUBuffer {
+    return storageBuffer(this.ctx, label, points * 4);
+  }
+
+  /**
+   * Evaluates the points `coords` ([count][2], a and b) into
+   * `heights[heightsOffset + k]` on the GPU, chunk after chunk, two chunks in
+   * flight. `onChunk` receives each chunk's values once read back (pass
+   * `readBack: false` to keep everything on the GPU). Aborting `signal` stops
+   * at the next chunk boundary with an AbortError.
+   */
+  async evaluate(
+    coords: Float32Array, heights: GPUBuffer, heightsOffset = 0,
+    opts: { onChunk?: (r: ChunkResult) => void; signal?: AbortSignal; readBack?: boolean } = {},
+  ): Promise<void> {
+    const total = coords.length / 2;
+    if (!Number.isInteger(total)) throw new GpuError('grid: coordinates must come in (a, b) pairs');
+    const readBack = opts.readBack ?? true;
+    const { device } = this.ctx;
+    const pending: Array<Promise<void>> = [];
+    let done = 0;
+    for (let start = 0; start < total; start += this.chunkPoints) {
+      if (opts.signal?.aborted) throw new DOMException('grid evaluation cancelled', 'AbortError');
+      if (this.ctx.lostReason) throw new GpuError(this.ctx.lostReason);
+      const count = Math.min(this.chunkPoints, total - start);
+      this.plan.setCoords(coords.subarray(start * 2, (start + count) * 2));
+      const encoder = device.createCommandEncoder({ label: `grid chunk ${start}` });
+      this.plan.encode(encoder, count);
+      encoder.copyBufferToBuffer(this.plan.output, 0, heights, (heightsOffset + start) * 4, count * 4);
+      let staging: GPUBuffer | null = null;
+      if (readBack) {
+        staging = device.createBuffer({ label: 'grid chunk readback', size: count * 4, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+        encoder.copyBufferToBuffer(heights, (heightsOffset + start) * 4, staging, 0, count * 4);
+      }
+      device.queue.submit([encoder.finish()]);
+      const chunkStart = start;
+      const finished = (staging
+        ? staging.mapAsync(BufferUsage.MAP_READ).then(() => {
+          const values = new Float32Array(staging!.getMappedRange().slice(0));
+          staging!.unmap();
+          staging!.destroy();
+          done += count;
+          opts.onChunk?.({ start: chunkStart, values, done, total });
+        })
+        : device.queue.onSubmittedWorkDone().then(() => {
+          done += count;
+          opts.onChunk?.({ start: chunkStart, values: new Float32Array(0), done, total });
+        }));
+      pending.push(finished);
+      if (pending.length >= 2) await this.wait(pending.shift()!);
+    }
+    for (const p of pending) await this.wait(p);
+  }
+
+  private async wait(p: Promise<void>): Promise<void> {
+    const lost = this.ctx.device.lost.then((info) => {
+      throw new GpuError(`GPU device lost during grid evaluation (${info.reason}): ${info.message}`);
+    });
+    await Promise.race([p, lost]);
+  }
+
+  /** Evaluates `coords` and returns the values (a convenience over `evaluate`). */
+  async values(coords: Float32Array, onChunk?: (r: ChunkResult) => void, signal?: AbortSignal): Promise<Float32Array> {
+    const total = coords.length / 2;
+    const heights = this.heightsBuffer(total);
+    const out = new Float32Array(total);
+    try {
+      await this.evaluate(coords, heights, 0, {
+        onChunk: (r) => {
+          out.set(r.values, r.start);
+          onChunk?.(r);
+        },
+        ...(signal ? { signal } : {}),
+      });
+    } finally {
+      heights.destroy();
+    }
+    return out;
+  }
+
+  destroy(): void {
+    this.plan.destroy();
+  }
+}
+

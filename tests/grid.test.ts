@@ -1,0 +1,86 @@
+/**
+ * The batched GPU grid against the TypeScript reference, point by point, on a
+ * non-square grid over an asymmetric range: a swapped axis, a transposed
+ * store or an off-by-one row cannot pass.
+ */
+import { describe, expect, it } from 'vitest';
+import { nodeGpu } from '../src/node/gpu.ts';
+import { KernelCache } from '../src/gpu/kernel.ts';
+import { type GPTConfig } from '../src/model/config.ts';
+import { initParams, paramLayout } from '../src/model/params.ts';
+import { forward } from '../src/model/reference.ts';
+import { GridEvaluator, gridCoords, linspace } from '../src/landscape/grid.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const cfg: GPTConfig = { vocab_size: 37, block_size: 13, n_layer: 1, n_head: 3, n_embd: 48, bias: true, activation: 'gelu', tie_embeddings: true };
+const layout = paramLayout(cfg);
+const B = 2;
+const T = 13;
+
+function setup(): { centre: Float32Array; d1: Float32Array; d2: Float32Array; idx: Int32Array; targets: Int32Array; mask: Float32Array } {
+  const centre = initParams(layout, 3);
+  const rng = new Rng(5);
+  const d1 = new Float32Array(layout.totalFloats);
+  const d2 = new Float32Array(layout.totalFloats);
+  for (const t of layout.tensors) {
+    // different scales per direction so that swapping d1 and d2 changes the values
+    rng.fillNormal(d1, 0.05, t.offset, t.size);
+    rng.fillNormal(d2, 0.02, t.offset, t.size);
+  }
+  const idx = Int32Array.from({ length: B * T }, () => rng.int(cfg.vocab_size));
+  const targets = Int32Array.from({ length: B * T }, () => rng.int(cfg.vocab_size));
+  const mask = new Float32Array(B * T).fill(1);
+  return { centre, d1, d2, idx, targets, mask };
+}
+
+function referenceAt(s: ReturnType<typeof setup>, a: number, b: number, metricMask?: Float32Array): number {
+  const w = new Float64Array(layout.totalFloats);
+  for (let i = 0; i < w.length; i++) w[i] = Math.fround(s.centre[i]! + a * s.d1[i]! + b * s.d2[i]!);
+  const r = forward(layout, w, s.idx, s.targets, B, T);
+  if (!metricMask) return r.loss;
+  let sum = 0;
+  let wsum = 0;
+  for (let n = 0; n < B * T; n++) {
+    sum += metricMask[n]! * r.losses[n]!;
+    wsum += metricMask[n]!;
+  }
+  return sum / wsum;
+}
+
+describe('batched grid evaluation', () => {
+  it('equals the reference on a 7x5 grid over alpha -0.5..1, beta -1..0.25, in chunks of 4 points', async () => {
+    const ctx = await nodeGpu();
+    const s = setup();
+    const alpha = linspace(-0.5, 1, 7);
+    const beta = linspace(-1, 0.25, 5);
+    const grid = await GridEvaluator.create(ctx, new KernelCache(ctx), layout, { B, T, idx: s.idx, targets: s.targets, mask: null },
+      { centre: s.centre, d1: s.d1, d2: s.d2 }, { metric: 'ce', chunkPoints: 4 });
+    const chunks: number[] = [];
+    const values = await grid.values(gridCoords(alpha, beta), (r) => chunks.push(r.start));
+    grid.destroy();
+    expect(chunks).toEqual([0, 4, 8, 12, 16, 20, 24, 28, 32]);
+    for (let j = 0; j < beta.length; j++) {
+      for (let i = 0; i < alpha.length; i++) {
+        const ref = referenceAt(s, alpha[i]!, beta[j]!);
+        expect(Math.abs(values[j * alpha.length + i]! - ref) / ref).toBeLessThan(2e-5);
+      }
+    }
+    // the landscape is not flat: a wrong coordinate would show
+    expect(Math.max(...values) - Math.min(...values)).toBeGreaterThan(0.01);
+  });
+
+  it('takes the loss on chosen positions only when a mask is given', async () => {
+    const ctx = await nodeGpu();
+    const s = setup();
+    const mask = new Float32Array(B * T);
+    mask[T - 1] = 1; // the last position of each sequence (a single target token)
+    mask[2 * T - 1] = 1;
+    const grid = await GridEvaluator.create(ctx, new KernelCache(ctx), layout, { B, T, idx: s.idx, targets: s.targets, mask },
+      { centre: s.centre, d1: s.d1, d2: s.d2 }, { metric: 'ce', totalPoints: 2 });
+    const coords = new Float32Array([0.3, -0.7, -0.2, 0.1]);
+    const values = await grid.values(coords);
+    grid.destroy();
+    expect(Math.abs(values[0]! - referenceAt(s, 0.3, -0.7, mask)) / values[0]!).toBeLessThan(2e-5);
+    expect(Math.abs(values[1]! - referenceAt(s, -0.2, 0.1, mask)) / values[1]!).toBeLessThan(2e-5);
+  });
+});
