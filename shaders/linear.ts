@@ -76,14 +76,14 @@ export function linearKernel(o: LinearOptions): KernelDef {
   const body: string[] = [];
   const K = o.vec4 ? 'K4' : 'u.inDim';
   body.push(`  let K4 = u.inDim / 4u;`);
-  for (const i of rows) body.push(`  let x${i} = (p * u.rows + min(row0 + ${i}u, u.rows - 1u)) * ${K};`);
-  for (const j of cols) body.push(`  let w${j} = ${o.vec4 ? 'u.wOff / 4u' : 'u.wOff'} + min(col0 + ${j}u, u.outDim - 1u) * ${K};`);
+  for (const i of rows) body.push(`  let xr${i} = (p * u.rows + min(row0 + ${i}u, u.rows - 1u)) * ${K};`);
+  for (const j of cols) body.push(`  let wr${j} = ${o.vec4 ? 'u.wOff / 4u' : 'u.wOff'} + min(col0 + ${j}u, u.outDim - 1u) * ${K};`);
   for (const i of rows) for (const j of cols) body.push(`  var a${i}_${j} = ${vt}(0.0);`);
   body.push(`  for (var k = 0u; k < ${K}; k++) {`);
   const load = o.vec4 ? 'w4' : 'w';
-  for (const j of cols) body.push(`    let b${j} = ${load}(w${j} + k, ab);`);
+  for (const j of cols) body.push(`    let b${j} = ${load}(wr${j} + k, ab);`);
   for (const i of rows) {
-    body.push(`    let v${i} = inp[x${i} + k];`);
+    body.push(`    let v${i} = inp[xr${i} + k];`);
     for (const j of cols) body.push(`    a${i}_${j} = fma(v${i}, b${j}, a${i}_${j});`);
   }
   body.push('  }');

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../model/config.ts';
 import { register as registerInfo } from './info.ts';
+import { register as registerEval } from './eval.ts';
 
 const program = new Command();
 program
@@ -15,7 +16,7 @@ program
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
 
-for (const register of [registerInfo]) register(program);
+for (const register of [registerInfo, registerEval]) register(program);
 
 function debugWanted(): boolean {
   return process.argv.includes('--debug');

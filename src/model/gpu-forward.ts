@@ -15,7 +15,7 @@
  * shared between layers and a chunk needs only a few per-point slabs.
  */
 import { type GpuContext, GpuError } from '../gpu/context.ts';
-import { storageBuffer, uniformBuffer, writeBuffer } from '../gpu/buffers.ts';
+import { readFloats, storageBuffer, uniformBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { type Dispatch, type Kernel, type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
 import { type ParamLayout, outputWeightName } from './params.ts';
 import { type WeightMode } from '../../shaders/common.ts';
@@ -306,4 +306,21 @@ function forwardSlabBytes(layout: ParamLayout, B: number, T: number, keep: boole
 
 function checkLength(a: Float32Array, expected: number, what: string): void {
   if (a.length !== expected) throw new GpuError(`forward: ${what} has ${a.length} floats, the layout has ${expected}`);
+}
+
+/** The mean loss of one model on one batch, on the GPU (what `losscape eval` prints). */
+export async function gpuLoss(
+  ctx: GpuContext, kernels: KernelCache, layout: ParamLayout, params: Float32Array, batch: ForwardBatch, metric: Metric = 'ce',
+): Promise<number> {
+  const plan = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B: batch.B, T: batch.T, metric, keepActivations: false });
+  try {
+    plan.setParams(params);
+    plan.setBatch(batch);
+    const encoder = ctx.device.createCommandEncoder({ label: 'loss' });
+    plan.encode(encoder);
+    ctx.device.queue.submit([encoder.finish()]);
+    return (await readFloats(ctx, plan.output, 0, 1))[0]!;
+  } finally {
+    plan.destroy();
+  }
 }
