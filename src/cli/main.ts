@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../model/config.ts';
+import { register as registerExport } from './export.ts';
 import { register as registerInfo } from './info.ts';
 
 const program = new Command();
@@ -15,7 +16,7 @@ program
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
 
-for (const register of [registerInfo]) register(program);
+for (const register of [registerInfo, registerExport]) register(program);
 
 function debugWanted(): boolean {
   return process.argv.includes('--debug');
