@@ -5,7 +5,7 @@
  */
 import { type Command } from 'commander';
 import { InputError } from '../model/config.ts';
-import { COLORMAP_NAMES, isColormapName } from '../export/colormaps.ts';
+import { COLORMAP_NAMES, isColormapName, type ColormapName } from '../export/colormaps.ts';
 import { exportGrid, type ExportRequest } from '../export/exports.ts';
 import { SCALES, type Scale } from '../export/heightmap.ts';
 import { loadGrid, writeFileAtomic } from '../node/files.ts';
@@ -37,13 +37,18 @@ export function parseExportFlags(flags: ExportFlags): ExportRequest {
   if (![flags.png, flags.npy, flags.vtk, flags.obj, flags.csv].some((f) => f !== undefined)) {
     throw new InputError('nothing to export: give at least one of --png, --npy, --vtk, --obj, --csv FILE');
   }
-  for (const [flag, value] of [['--colormap', flags.colormap], ['--scale', flags.scale], ['--bits', flags.bits], ['--range', flags.range]] as const) {
+  const pngFlags = { '--colormap': flags.colormap, '--scale': flags.scale, '--bits': flags.bits, '--range': flags.range };
+  for (const [flag, value] of Object.entries(pngFlags)) {
     if (value !== undefined && flags.png === undefined) throw new InputError(`${flag} applies to PNG output: add --png FILE`);
   }
   if (flags.zScale !== undefined && flags.obj === undefined) throw new InputError('--z-scale applies to OBJ output: add --obj FILE');
 
-  if (flags.colormap !== undefined && !isColormapName(flags.colormap)) {
-    throw new InputError(`--colormap "${flags.colormap}": expected one of ${COLORMAP_NAMES.join(', ')}`);
+  let colormap: ColormapName = 'viridis';
+  if (flags.colormap !== undefined) {
+    if (!isColormapName(flags.colormap)) {
+      throw new InputError(`--colormap "${flags.colormap}": expected one of ${COLORMAP_NAMES.join(', ')}`);
+    }
+    colormap = flags.colormap;
   }
   const scale = flags.scale ?? 'linear';
   if (!(SCALES as readonly string[]).includes(scale)) {
@@ -59,9 +64,10 @@ export function parseExportFlags(flags: ExportFlags): ExportRequest {
 
   let range: [number, number] | undefined;
   if (flags.range !== undefined) {
+    const expected = 'LO:HI, two numbers with LO < HI';
     const parts = flags.range.split(':');
-    if (parts.length !== 2) throw new InputError(`--range "${flags.range}": expected LO:HI, two numbers with LO < HI`);
-    range = [parseNumber(parts[0], '--range', 'LO:HI, two numbers with LO < HI'), parseNumber(parts[1], '--range', 'LO:HI, two numbers with LO < HI')];
+    if (parts.length !== 2) throw new InputError(`--range "${flags.range}": expected ${expected}`);
+    range = [parseNumber(parts[0], '--range', expected), parseNumber(parts[1], '--range', expected)];
     if (!(range[0] < range[1])) throw new InputError(`--range "${flags.range}": expected LO < HI`);
     if (scale === 'log' && range[0] <= 0) throw new InputError(`--range "${flags.range}": --scale log needs LO > 0`);
   }
@@ -78,7 +84,7 @@ export function parseExportFlags(flags: ExportFlags): ExportRequest {
   return {
     png: flags.png,
     bits,
-    colormap: flags.colormap !== undefined && isColormapName(flags.colormap) ? flags.colormap : 'viridis',
+    colormap,
     scale: scale as Scale,
     range,
     npy: flags.npy,
@@ -112,9 +118,15 @@ export function register(program: Command): void {
       if (request.frame !== undefined && request.frame >= grid.frames) {
         throw new InputError(`--frame ${request.frame}: ${gridPath} has ${grid.frames} frame(s), 0..${grid.frames - 1}`);
       }
-      for (const file of exportGrid(grid, request)) {
-        writeFileAtomic(file.path, file.bytes);
-        console.log(`wrote ${file.path}`);
+      try {
+        for (const file of exportGrid(grid, request)) {
+          writeFileAtomic(file.path, file.bytes);
+          console.log(`wrote ${file.path}`);
+        }
+      } catch (e) {
+        // e.g. a log scale over a grid without positive values: say which grid.
+        if (e instanceof InputError) throw new InputError(`${gridPath}: ${e.message}`);
+        throw e;
       }
     });
 }
