@@ -29,6 +29,11 @@ export function encodeObj(frame: ObjFrame, zScale = 1, title = 'losscape grid'):
   if (!Number.isFinite(zScale)) throw new RangeError(`obj: zScale must be finite, got ${zScale}`);
   // 1-based OBJ index of each written vertex; 0 for a non-finite one.
   const index = new Int32Array(nx * ny);
+  // Per-axis texts once, not per vertex: formatting dominates the time of a large mesh.
+  const alphaText = Array.from(alpha, f32String);
+  const betaText = Array.from(beta, f32String);
+  const uText = Array.from({ length: nx }, (_, i) => f32String((i + 0.5) / nx));
+  const vText = Array.from({ length: ny }, (_, j) => f32String((j + 0.5) / ny));
   const body: string[] = [];
   let written = 0;
   for (let j = 0; j < ny; j++) {
@@ -36,8 +41,8 @@ export function encodeObj(frame: ObjFrame, zScale = 1, title = 'losscape grid'):
       const v = loss[j * nx + i];
       if (!Number.isFinite(v)) continue;
       index[j * nx + i] = ++written;
-      body.push(`v ${f32String(alpha[i])} ${f32String(beta[j])} ${f32String(zScale * v)}`);
-      body.push(`vt ${f32String((i + 0.5) / nx)} ${f32String((j + 0.5) / ny)}`);
+      body.push(`v ${alphaText[i]} ${betaText[j]} ${f32String(zScale * v)}`);
+      body.push(`vt ${uText[i]} ${vText[j]}`);
     }
   }
   let faces = 0;
