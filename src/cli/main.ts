@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../model/config.ts';
+import { register as registerExport } from './export.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
 
@@ -16,7 +17,12 @@ program
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
 
-for (const register of [registerInfo, registerEval]) register(program);
+const verbs = [
+  registerInfo,
+  registerEval,
+  registerExport,
+];
+for (const register of verbs) register(program);
 
 function debugWanted(): boolean {
   return process.argv.includes('--debug');
