@@ -48,13 +48,14 @@ function referenceAt(s: ReturnType<typeof setup>, a: number, b: number, metricMa
 }
 
 describe('batched grid evaluation', () => {
-  it('equals the reference on a 7x5 grid over alpha -0.5..1, beta -1..0.25, in chunks of 4 points', async () => {
+  for (const strategy of ['register', 'slab'] as const) {
+  it(`equals the reference on a 7x5 grid over alpha -0.5..1, beta -1..0.25, in chunks of 4 points (${strategy} GEMM)`, async () => {
     const ctx = await nodeGpu();
     const s = setup();
     const alpha = linspace(-0.5, 1, 7);
     const beta = linspace(-1, 0.25, 5);
     const grid = await GridEvaluator.create(ctx, new KernelCache(ctx), layout, { B, T, idx: s.idx, targets: s.targets, mask: null },
-      { centre: s.centre, d1: s.d1, d2: s.d2 }, { metric: 'ce', chunkPoints: 4 });
+      { centre: s.centre, d1: s.d1, d2: s.d2 }, { metric: 'ce', chunkPoints: 4, strategy });
     const chunks: number[] = [];
     const values = await grid.values(gridCoords(alpha, beta), (r) => chunks.push(r.start));
     grid.destroy();
@@ -68,6 +69,7 @@ describe('batched grid evaluation', () => {
     // the landscape is not flat: a wrong coordinate would show
     expect(Math.max(...values) - Math.min(...values)).toBeGreaterThan(0.01);
   });
+  }
 
   it('takes the loss on chosen positions only when a mask is given', async () => {
     const ctx = await nodeGpu();

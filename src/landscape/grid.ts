@@ -12,7 +12,7 @@ import { type KernelCache } from '../gpu/kernel.ts';
 import { type ParamLayout } from '../model/params.ts';
 import { ForwardPlan, type ForwardBatch, forwardBytesPerPoint } from '../model/gpu-forward.ts';
 import { type Metric } from '../../shaders/loss.ts';
-import { type GemmTile } from '../../shaders/linear.ts';
+import { type GemmStrategy, type GemmTile } from '../../shaders/linear.ts';
 
 /** Inclusive linspace of n values from lo to hi (n == 1 gives lo). */
 export function linspace(lo: number, hi: number, n: number): Float32Array {
@@ -46,6 +46,7 @@ export interface GridEvaluatorOptions {
   /** GPU memory the activations of one chunk may take (default 256 MiB). */
   memoryBudgetBytes?: number;
   tile?: GemmTile;
+  strategy?: GemmStrategy;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
@@ -90,6 +91,7 @@ export class GridEvaluator {
     const plan = await ForwardPlan.create(ctx, kernels, layout, {
       mode: 'perturbed', points: chunkPoints, B: batch.B, T: batch.T, metric: opts.metric, keepActivations: false,
       ...(opts.tile ? { tile: opts.tile } : {}),
+      ...(opts.strategy ? { strategy: opts.strategy } : {}),
     });
     plan.setParams(weights.centre);
     plan.setDirections(weights.d1, weights.d2);

@@ -14,8 +14,16 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const keepAlive: unknown[] = [];
 let contextPromise: Promise<GpuContext> | null = null;
 
+/**
+ * Dawn options for create(): LOSSCAPE_DAWN_FLAGS, space-separated (for example
+ * `enable-dawn-features=disable_robustness backend=vulkan adapter=NAME`).
+ */
+export function dawnFlags(): string[] {
+  return (process.env.LOSSCAPE_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 async function requestAdapter(): Promise<GPUAdapter | null> {
-  const gpu = create([]);
+  const gpu = create(dawnFlags());
   keepAlive.push(gpu);
   return gpu.requestAdapter({ powerPreference: 'high-performance' });
 }
