@@ -21,7 +21,7 @@ import { type ParamLayout, outputWeightName } from './params.ts';
 import { type WeightMode } from '../../shaders/common.ts';
 import { embeddingKernel, EMBED_WG } from '../../shaders/embedding.ts';
 import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
-import { type GemmStrategy, type GemmTile, DEFAULT_TILE, linearKernel, linearWorkgroups, slabBytes } from '../../shaders/linear.ts';
+import { type GemmStrategy, type GemmTile, gemmFor, linearKernel, linearWorkgroups, slabBytes } from '../../shaders/linear.ts';
 import { attentionKernel, ATTN_WG } from '../../shaders/attention.ts';
 import { type Metric, tokenLossKernel, reduceMeanKernel, LOSS_WG } from '../../shaders/loss.ts';
 import { type Activation } from './config.ts';
@@ -156,7 +156,7 @@ export class ForwardPlan {
     const cfg = layout.config;
     if (opts.T > cfg.block_size) throw new GpuError(`forward: sequence length ${opts.T} exceeds block_size ${cfg.block_size}`);
     if (opts.mode === 'plain' && opts.points !== 1) throw new GpuError('forward: plain mode evaluates exactly one point');
-    const plan = new ForwardPlan(ctx, layout, { tile: DEFAULT_TILE, strategy: 'register', ...opts });
+    const plan = new ForwardPlan(ctx, layout, { ...gemmFor(ctx.adapter), ...opts });
     await plan.record(kernels);
     return plan;
   }
