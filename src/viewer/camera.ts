@@ -15,7 +15,7 @@ export interface Orbit {
 }
 
 export function defaultOrbit(): Orbit {
-  return { target: vec3.fromValues(0, 0.1, 0), distance: 4.1, yaw: -0.55, pitch: 0.58 };
+  return { target: vec3.fromValues(0, 0.1, 0), distance: 4.6, yaw: -0.55, pitch: 0.62 };
 }
 
 const MIN_PITCH = -1.45;

@@ -115,7 +115,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 /** Lattice strides of a streamed evaluation, coarsest first (at least 9 points per side), halving down to 1. */
 export function strideLadder(n: number): number[] {
   let s = 1;
-  while (s * 8 <= n - 1) s *= 2;
+  while (s * 16 <= n - 1) s *= 2;
   const ladder: number[] = [];
   for (; s >= 1; s /= 2) ladder.push(s);
   return ladder;

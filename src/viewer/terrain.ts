@@ -63,10 +63,11 @@ fn fsFill(in: VOut) -> @location(0) vec4f {
     let v = normalize(view.eye - in.world);
     let lambert = abs(dot(n, l));
     let specular = pow(max(dot(n, normalize(l + v)), 0.0), 48.0) * 0.25;
-    c = c * (0.35 + 0.65 * lambert) + vec3f(specular);
+    c = c * (0.25 + 0.75 * lambert) + vec3f(specular);
   }
-  // Contours only inside the range: a flat clamped top is not a level line.
-  if (view.contours > 0.0 && in.t > 0.0 && in.t < 1.0) {
+  // Contours only where the height varies inside the range: a flat clamped
+  // top (t = 1 up to rounding) is not a level line.
+  if (view.contours > 0.0 && in.t > 1e-4 && in.t < 1.0 - 1e-4 && levelPerPixel > 1e-5) {
     let distPx = abs(fract(level + 0.5) - 0.5) / max(levelPerPixel, 1e-6);
     let line = 1.0 - smoothstep(0.5, 1.5, distPx);
     c = mix(c, c * 0.3, line * 0.85);

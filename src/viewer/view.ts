@@ -14,7 +14,7 @@ import { type TargetFormat, TerrainRenderer } from './terrain.ts';
 const SAMPLE_COUNT = 4;
 const DEPTH_FORMAT: GPUTextureFormat = 'depth24plus';
 const CLEAR = { r: 0.07, g: 0.08, b: 0.1, a: 1 };
-const LIGHT_DIR = [-0.45, 0.8, 0.4];
+const LIGHT_DIR = [-0.6, 0.55, 0.35];
 /** The minimap: a square in the bottom-left corner, in CSS pixels. */
 const MINIMAP_MAX_PX = 170;
 const MINIMAP_MARGIN_PX = 12;
