@@ -15,7 +15,7 @@ export interface Orbit {
 }
 
 export function defaultOrbit(): Orbit {
-  return { target: vec3.fromValues(0, 0.1, 0), distance: 4.6, yaw: -0.55, pitch: 0.62 };
+  return { target: vec3.fromValues(0, 0.1, 0), distance: 4.4, yaw: -0.6, pitch: 0.55 };
 }
 
 const MIN_PITCH = -1.45;
@@ -31,10 +31,16 @@ export function eyeOf(o: Orbit): vec3 {
   );
 }
 
-export function viewProjection(o: Orbit, aspect: number): mat4 {
+/**
+ * Projection times view. `centreShiftNdc` moves the optical centre along x
+ * (in clip units, -1..1), so that the target sits in the middle of the part
+ * of the canvas that the panel leaves free.
+ */
+export function viewProjection(o: Orbit, aspect: number, centreShiftNdc = 0): mat4 {
+  const shift = mat4.fromTranslation(mat4.create(), [centreShiftNdc, 0, 0]);
   const proj = mat4.perspectiveZO(mat4.create(), FOV_Y, aspect, 0.02, 100);
   const view = mat4.lookAt(mat4.create(), eyeOf(o), o.target, [0, 1, 0]);
-  return mat4.multiply(mat4.create(), proj, view);
+  return mat4.multiply(mat4.create(), mat4.multiply(mat4.create(), shift, proj), view);
 }
 
 export function rotate(o: Orbit, dxPx: number, dyPx: number): void {

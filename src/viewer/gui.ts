@@ -29,9 +29,11 @@ export class Panel {
   private readonly checkpoint: Controller;
   private readonly play: Controller;
 
-  constructor(settings: Settings, actions: PanelActions, changed: (key: SettingKey) => void) {
+  /** `changed` runs after the panel edits a setting, `layoutChanged` after it opens or closes. */
+  constructor(settings: Settings, actions: PanelActions, changed: (key: SettingKey) => void, layoutChanged: () => void) {
     const gui = new GUI({ title: 'losscape' });
     this.gui = gui;
+    gui.onOpenClose(() => layoutChanged());
     const on = (c: Controller, key: SettingKey): Controller => c.onChange(() => changed(key));
     const buttons = { ...actions, playPause: (): void => { settings.playing = !settings.playing; this.play.updateDisplay(); changed('playing'); } };
 
@@ -84,6 +86,11 @@ export class Panel {
   setCheckpointRange(last: number): void {
     this.checkpoint.max(Math.max(last, 0.01));
     this.checkpoint.updateDisplay();
+  }
+
+  /** Width of the canvas the open panel hides (the view centres itself in the rest). */
+  coveredWidthPx(): number {
+    return this.gui._closed ? 0 : this.gui.domElement.offsetWidth;
   }
 
   /** Shows values changed outside the panel (the test hook, a dropped file). */

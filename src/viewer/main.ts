@@ -62,7 +62,7 @@ class App {
       exportColormap: () => void this.exportPng('colormap'),
       screenshot: () => void this.screenshot(),
       record: () => void this.record(),
-    }, (key) => this.changed(key));
+    }, (key) => this.changed(key), () => { this.dirty = true; });
     view.scene.setColormap(this.settings.colormap);
     this.drawLegendBar();
     attachOrbitControls(view.canvas, this.orbit, () => { this.dirty = true; });
@@ -245,7 +245,7 @@ class App {
     }
     if (this.dirty) {
       this.dirty = false;
-      this.view.render(this.settings, this.orbit);
+      this.view.render(this.settings, this.orbit, this.panel.coveredWidthPx());
       const waiters = this.renderWaiters.splice(0);
       if (waiters.length > 0) {
         void this.ctx.device.queue.onSubmittedWorkDone().then(() => {
@@ -337,7 +337,7 @@ class App {
 
   private async screenshot(): Promise<void> {
     try {
-      download(await canvasPng(this.view.canvas, () => this.view.render(this.settings, this.orbit)), 'losscape-view.png');
+      download(await canvasPng(this.view.canvas, () => this.view.render(this.settings, this.orbit, this.panel.coveredWidthPx())), 'losscape-view.png');
     } catch (e) {
       this.fail(errorText(e));
     }

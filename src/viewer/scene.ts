@@ -18,7 +18,7 @@ import { colormapTable, type ColormapName } from './colormaps-temp.ts';
 import type { EvalProgress, HeightField } from './source.ts';
 
 /** World height of the top of the range at exaggeration 1; the footprint is [-1, 1]^2. */
-export const RELIEF = 0.8;
+export const RELIEF = 1.0;
 export const COLORMAP_SIZE = 256;
 
 /** WGSL shared by every pipeline that reads a HeightField (prepended to their sources). */

@@ -71,8 +71,8 @@ export class View {
     if (previous && previous !== field) previous.heights.destroy();
   }
 
-  /** Draws one frame into the canvas's current texture. */
-  render(settings: Settings, orbit: Orbit): void {
+  /** Draws one frame into the canvas's current texture; `coveredRightPx` (CSS px) is hidden behind the panel. */
+  render(settings: Settings, orbit: Orbit, coveredRightPx = 0): void {
     const { device } = this.ctx;
     const width = this.canvas.width;
     const height = this.canvas.height;
@@ -105,7 +105,7 @@ export class View {
         logScale: settings.scale === 'log',
         ...frames,
       };
-      this.scene.writeView('view', { ...common, viewProj: viewProjection(orbit, width / height) as Float32Array, viewportPx: [width, height], mode: 'view' });
+      this.scene.writeView('view', { ...common, viewProj: viewProjection(orbit, width / height, -coveredRightPx / Math.max(1, this.canvas.clientWidth)) as Float32Array, viewportPx: [width, height], mode: 'view' });
       this.path.update(field, settings);
       // The 3D view keeps depths in [0.001, 1]; the minimap, drawn after it in
       // [0, 0.0005], wins every depth test inside its square.
