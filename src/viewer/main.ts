@@ -49,6 +49,8 @@ class App {
   private fieldFromFile = false;
   private dirty = true;
   private lastFrameMs = 0;
+  /** While recording, the view fills the whole canvas (the panel is not in the video). */
+  private recording = false;
   private renderWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
   private lapWaiters: Array<() => void> = [];
@@ -245,7 +247,7 @@ class App {
     }
     if (this.dirty) {
       this.dirty = false;
-      this.view.render(this.settings, this.orbit, this.panel.coveredWidthPx());
+      this.view.render(this.settings, this.orbit, this.recording ? 0 : this.panel.coveredWidthPx());
       const waiters = this.renderWaiters.splice(0);
       if (waiters.length > 0) {
         void this.ctx.device.queue.onSubmittedWorkDone().then(() => {
@@ -337,7 +339,9 @@ class App {
 
   private async screenshot(): Promise<void> {
     try {
-      download(await canvasPng(this.view.canvas, () => this.view.render(this.settings, this.orbit, this.panel.coveredWidthPx())), 'losscape-view.png');
+      // The file has the canvas alone, so the view is centred in all of it.
+      download(await canvasPng(this.view.canvas, () => this.view.render(this.settings, this.orbit, 0)), 'losscape-view.png');
+      this.dirty = true;
     } catch (e) {
       this.fail(errorText(e));
     }
@@ -345,6 +349,7 @@ class App {
 
   /** Records one lap of the player (the path, or the wormhole's frames) from the start. */
   private async record(): Promise<void> {
+    this.recording = true;
     try {
       const video = await recordWebm(this.view.canvas, () => {
         this.settings.checkpoint = 0;
@@ -358,14 +363,18 @@ class App {
       download(video, 'losscape.webm');
     } catch (e) {
       this.fail(errorText(e));
+    } finally {
+      this.recording = false;
+      this.dirty = true;
     }
   }
 }
 
 function noWebGpu(reason: string): void {
   const message = `${reason}. The losscape viewer draws with WebGPU. Open it in a browser that has WebGPU `
-    + '(Chrome or Edge 113+, Safari 26+, or Firefox 141+ on Windows) from http://localhost or https, with hardware '
-    + 'acceleration on. On Linux without a GPU, Chromium can use its software GPU: start it with --enable-unsafe-webgpu '
+    + '(Chrome or Edge 113+, Safari 26+, or Firefox 141+ on Windows; on Linux, Chrome may need chrome://flags/#enable-unsafe-webgpu) '
+    + 'from http://localhost or https, with hardware acceleration on. On Linux without a GPU, Chromium can use its '
+    + 'software GPU: start it with --enable-unsafe-webgpu '
     + '--enable-features=Vulkan --use-vulkan=swiftshader --use-angle=swiftshader --enable-unsafe-swiftshader. '
     + 'Without a browser, the command line computes the same landscapes: npx losscape grid … then npx losscape export ….';
   const el = $('fallback');
