@@ -189,6 +189,22 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
     await setSettings({ exaggeration: 1 });
   });
 
+  it('cancels the evaluation in flight when a landscape setting changes', async () => {
+    const states = await page.evaluate(async () => {
+      const seen: string[] = [];
+      const first = window.losscape.set({ resolution: 129 });
+      seen.push(document.body.dataset.state ?? '');
+      await new Promise((r) => setTimeout(r, 200));
+      await window.losscape.set({ resolution: 25 });
+      await first;
+      seen.push(document.body.dataset.state ?? '');
+      return seen;
+    });
+    expect(states).toEqual(['evaluating', 'ready']);
+    expect(await page.evaluate(() => window.losscape.field())).toMatchObject({ nx: 25, ny: 25 });
+    await setSettings({ resolution: 33 });
+  });
+
   it('exports a 16-bit heightmap that decodes to the grid\'s values', async () => {
     const settings: Partial<Settings> = { resolution: 17, range: 1.5, seed: 7, directions: 'random', metric: 'ce' };
     await setSettings(settings);

@@ -125,6 +125,7 @@ class App {
         this.panel.setBusy({ kind: 'train', fraction: p.step / p.steps });
         this.status(`training: step ${p.step}/${p.steps} · loss ${p.trainLoss.toFixed(4)}`);
       }, signal);
+      if (signal.aborted) return;
       this.run = run;
       void this.evaluate();
     });
@@ -146,6 +147,7 @@ class App {
         this.panel.setBusy({ kind: 'evaluate', fraction });
         this.status(`evaluating: ${progress.pointsDone}/${progress.pointsTotal} points${progress.stride > 1 ? ` (every ${progress.stride}th, refining)` : ''}`);
       }, signal);
+      if (signal.aborted) return;
       setState('ready');
       this.status(this.field?.label ?? '');
     });
@@ -203,6 +205,7 @@ class App {
 
   private scheduleEvaluate(): void {
     if (this.job?.kind === 'evaluate') this.job.controller.abort();
+    setState('evaluating');
     if (this.evaluateTimer) clearTimeout(this.evaluateTimer);
     this.evaluateTimer = setTimeout(() => {
       this.evaluateTimer = null;

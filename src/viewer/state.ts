@@ -74,7 +74,5 @@ export function defaultSettings(): Settings {
   };
 }
 
-/** Keys whose change invalidates the trained run (retrain on the next train). */
-export const TRAIN_KEYS: readonly SettingKey[] = ['dataset', 'preset', 'trainSteps'];
 /** Keys whose change invalidates the evaluated landscape (re-evaluate at once). */
 export const EVAL_KEYS: readonly SettingKey[] = ['directions', 'seed', 'range', 'resolution', 'metric', 'wormhole'];
