@@ -16,12 +16,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHeightmap16 } from '../src/export/heightmap.ts';
 import { gridToSafetensors, type GridFile } from '../src/io/formats.ts';
 import { linspace } from '../src/landscape/grid.ts';
-import { colormapTable } from '../src/viewer/colormaps-temp.ts';
+import { colormapTable, NONFINITE_RGB } from '../src/export/colormaps.ts';
 import type { TestHook } from '../src/viewer/main.ts';
 import { PATH_RGB } from '../src/viewer/path.ts';
 import type { Settings } from '../src/viewer/state.ts';
 import { landscapeSeed, syntheticLoss, syntheticParams } from '../src/viewer/synthetic.ts';
-import { NON_FINITE_RGB } from '../src/viewer/terrain.ts';
 import { buildSite, launchChromium, type LaunchedBrowser, REPO_ROOT, serveStatic, type StaticServer } from './helpers/browser.ts';
 
 const WIDTH = 640;
@@ -260,9 +259,9 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
     expect(await page.evaluate(() => window.losscape.field())).toEqual({ nx, ny, frames: 1, label: 'dropped-grid.safetensors', checkpoints: 4 });
     const shot = await screenshot();
     const all = { x: 0, y: 0, width: WIDTH, height: HEIGHT };
-    expect(countNear(before, all, NON_FINITE_RGB, 10)).toBe(0);
-    expect(countNear(shot, await minimapBox(), NON_FINITE_RGB, 10)).toBeGreaterThan(30);
-    expect(countNear(shot, await mainViewBox(), NON_FINITE_RGB, 60)).toBeGreaterThan(30);
+    expect(countNear(before, all, NONFINITE_RGB, 10)).toBe(0);
+    expect(countNear(shot, await minimapBox(), NONFINITE_RGB, 10)).toBeGreaterThan(30);
+    expect(countNear(shot, await mainViewBox(), NONFINITE_RGB, 60)).toBeGreaterThan(30);
     // The shown heights are the file's: the export reads them back from the GPU.
     const png = Buffer.from(await page.evaluate(() => window.losscape.exportHeightmap()), 'base64');
     const decoded = decodeHeightmap16(new Uint8Array(png), 'exported heightmap');

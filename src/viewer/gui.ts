@@ -5,7 +5,7 @@
  */
 import GUI, { type Controller } from 'lil-gui';
 import {
-  COLORMAPS, DATASETS, DIRECTION_KINDS, METRICS, PRESETS, SCALES, type SettingKey, type Settings,
+  COLORMAP_NAMES, DATASETS, DIRECTION_KINDS, METRICS, PRESETS, SCALES, type SettingKey, type Settings,
 } from './state.ts';
 
 export interface PanelActions {
@@ -53,7 +53,7 @@ export class Panel {
     this.evaluateButton = land.add(buttons, 'evaluate');
 
     const look = gui.addFolder('View');
-    on(look.add(settings, 'colormap', [...COLORMAPS]).name('colour map'), 'colormap');
+    on(look.add(settings, 'colormap', [...COLORMAP_NAMES]).name('colour map'), 'colormap');
     on(look.add(settings, 'scale', [...SCALES]), 'scale');
     on(look.add(settings, 'exaggeration', 0.1, 5, 0.05), 'exaggeration');
     on(look.add(settings, 'clampMax', 0, 100, 0.01).name('clamp above (0 = off)'), 'clampMax');

@@ -6,7 +6,7 @@
  */
 import { createContext, describeAdapter, type GpuContext } from '../gpu/context.ts';
 import { attachOrbitControls, defaultOrbit } from './camera.ts';
-import { colormapTable } from './colormaps-temp.ts';
+import { colormapTable } from '../export/colormaps.ts';
 import { isAbort, type LandscapeEngine, type TrainedRun } from './engine.ts';
 import { canvasPng, colormapBytes, download, heightmapBytes, recordWebm } from './exports.ts';
 import { attachDrop, pickFiles, readGridFile } from './files.ts';

@@ -14,7 +14,7 @@
 import type { GpuContext } from '../gpu/context.ts';
 import { readFloats, storageBuffer, uniformBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { compileKernel, type Kernel } from '../gpu/kernel.ts';
-import { colormapTable, type ColormapName } from './colormaps-temp.ts';
+import { colormapTable, type ColormapName } from '../export/colormaps.ts';
 import type { EvalProgress, HeightField } from './source.ts';
 
 /** World height of the top of the range at exaggeration 1; the footprint is [-1, 1]^2. */
@@ -298,7 +298,8 @@ export class Scene {
   }
 
   setColormap(name: ColormapName): void {
-    const table = colormapTable(name, COLORMAP_SIZE);
+    // The same table the colour-mapped PNG export uses, so the screen and the file agree.
+    const table = new Uint8Array(colormapTable(name, COLORMAP_SIZE));
     this.ctx.device.queue.writeTexture({ texture: this.colormapTexture }, table, { bytesPerRow: COLORMAP_SIZE * 4 }, [COLORMAP_SIZE, 1]);
   }
 

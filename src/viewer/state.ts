@@ -3,14 +3,14 @@
  * it, and everything else reads it: the renderers draw from it, the
  * controller in main.ts reacts to which key changed.
  */
-import { COLORMAPS, type ColormapName } from './colormaps-temp.ts';
+import { COLORMAP_NAMES, type ColormapName } from '../export/colormaps.ts';
 
 export const DATASETS = ['grammar', 'modadd'] as const;
 export const PRESETS = ['tiny', 'small', 'base'] as const;
 export const DIRECTION_KINDS = ['filter', 'random', 'layer', 'model', 'pca', 'hessian'] as const;
 export const METRICS = ['ce', 'acc', 'mse'] as const;
 export const SCALES = ['linear', 'log'] as const;
-export { COLORMAPS };
+export { COLORMAP_NAMES };
 
 export interface Settings {
   // what to train

@@ -7,13 +7,15 @@
  * non-finite heights in magenta. The same pipeline draws the minimap
  * (View.mode = 1: flat, unlit). A line-list pipeline draws the wireframe.
  */
+import { NONFINITE_RGB } from '../export/colormaps.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { FIELD_WGSL, type Scene } from './scene.ts';
 
-/** sRGB colour of non-finite heights (also what the tests look for). */
-export const NON_FINITE_RGB = [255, 0, 255] as const;
 
 const TERRAIN_WGSL = FIELD_WGSL + /* wgsl */ `
+// Non-finite heights: the exports' magenta, which no colour map produces.
+const NON_FINITE = vec3f(${NONFINITE_RGB.map((c) => (c / 255).toFixed(4)).join(', ')});
+
 // Pulls the wireframe towards the camera so that it wins the depth test
 // against the surface it lies on (depthBias does not apply to lines).
 override DEPTH_PULL: f32 = 0.0;
@@ -48,8 +50,6 @@ fn vs(@builtin(vertex_index) vid: u32) -> VOut {
   out.world = p;
   return out;
 }
-
-const NON_FINITE = vec3f(${NON_FINITE_RGB.map((c) => (c / 255).toFixed(4)).join(', ')});
 
 @fragment
 fn fsFill(in: VOut) -> @location(0) vec4f {
