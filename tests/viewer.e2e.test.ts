@@ -110,7 +110,7 @@ function setSettings(partial: Partial<Settings>): Promise<void> {
   return page.evaluate((p) => window.losscape.set(p), partial);
 }
 
-beforeAll(async () => {
+async function start(): Promise<void> {
   site = await buildSite();
   server = await serveStatic(site);
   chromium = await launchChromium();
@@ -124,7 +124,18 @@ beforeAll(async () => {
   if (state.state !== 'ready') throw new Error(`the viewer did not reach "ready" in chromium: ${state.error}`);
   // Small grids keep SwiftShader quick; this also re-evaluates through the settings path.
   await setSettings({ resolution: 33 });
+}
+
+let started: Promise<void>;
+beforeAll(async () => {
+  started = start();
+  await started.catch(() => {});
 });
+
+/** Every test starts here, so that a missing chromium or adapter fails each of them (none is skipped). */
+async function ready(): Promise<void> {
+  await started;
+}
 
 afterAll(async () => {
   const out = process.env.LOSSCAPE_SCREENSHOT;
@@ -145,6 +156,7 @@ afterEach(() => {
 
 describe('viewer in chromium (WebGPU on SwiftShader)', () => {
   it('draws the terrain in the colour map\'s colours', async () => {
+    await ready();
     expect(await page.evaluate(() => window.losscape.field())).toMatchObject({ nx: 33, ny: 33, frames: 1, checkpoints: 25 });
     const shot = await screenshot();
     const view = await mainViewBox();
@@ -163,6 +175,7 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
   });
 
   it('shows the training path, and hides it on request', async () => {
+    await ready();
     const all = { x: 0, y: 0, width: WIDTH, height: HEIGHT };
     const withPath = countNear(await screenshot(), all, PATH_RGB, 20);
     expect(withPath).toBeGreaterThan(150);
@@ -173,6 +186,7 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
   });
 
   it('changes the picture when the colour map or the exaggeration changes', async () => {
+    await ready();
     const before = await screenshot();
     const map = await minimapBox();
     await setSettings({ contours: 0 });
@@ -189,6 +203,7 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
   });
 
   it('cancels the evaluation in flight when a landscape setting changes', async () => {
+    await ready();
     const states = await page.evaluate(async () => {
       const seen: string[] = [];
       const first = window.losscape.set({ resolution: 129 });
@@ -205,6 +220,7 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
   });
 
   it('exports a 16-bit heightmap that decodes to the grid\'s values', async () => {
+    await ready();
     const settings: Partial<Settings> = { resolution: 17, range: 1.5, seed: 7, directions: 'random', metric: 'ce' };
     await setSettings(settings);
     const png = Buffer.from(await page.evaluate(() => window.losscape.exportHeightmap()), 'base64');
@@ -225,6 +241,7 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
   });
 
   it('shows a dropped grid file, with its non-finite region in magenta', async () => {
+    await ready();
     // Non-square, asymmetric ranges, so a swapped axis would show.
     const nx = 21;
     const ny = 13;
@@ -273,6 +290,7 @@ describe('viewer in chromium (WebGPU on SwiftShader)', () => {
   });
 
   it('says plainly when the browser has no WebGPU', async () => {
+    await ready();
     const bare = await chromium.browser.newPage();
     bare.on('console', (m) => { if (m.type() === 'error') problems.push(`console error (no WebGPU page): ${m.text()}`); });
     bare.on('pageerror', (e) => problems.push(`page error (no WebGPU page): ${e instanceof Error ? e.message : String(e)}`));
