@@ -39,15 +39,16 @@ export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
 
 /**
  * The GEMM shape for an adapter. SwiftShader runs invocations as 4-wide SIMD
- * lanes where every buffer load is a per-lane gather while spills to the
- * stack are cheap, so very tall register tiles win: measured on 2 cores for
- * the 256->64 MLP projection, 32x4 reached ~2.5 GFLOP/s against ~0.9 for
- * 4x4 (bench/README.md). GPUs have far fewer registers per invocation: a
- * 4x4 tile of vec4 accumulators with the weight slab in workgroup memory.
+ * lanes where every buffer load is a per-lane gather, so tall register tiles
+ * (more FMAs per load) beat the 4x4 that suits GPUs; past 8x4 the gain
+ * measured on 2 cores was lost in noise while compile time grew steeply
+ * (about 1 s for 8x4, 17 s for 32x4 per kernel under load). GPUs have far
+ * fewer registers per invocation: a 4x4 tile of vec4 accumulators with the
+ * weight slab in workgroup memory.
  */
 export function gemmFor(adapter: { isFallback: boolean }): { strategy: GemmStrategy; tile: GemmTile } {
   return adapter.isFallback
-    ? { strategy: 'register', tile: { TM: 32, TN: 4, WX: 8, WY: 8 } }
+    ? { strategy: 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 } }
     : { strategy: 'slab', tile: DEFAULT_TILE };
 }
 
