@@ -21,7 +21,7 @@ import { type Metric } from '../../shaders/loss.ts';
  * coordinates), into `out`.
  */
 export function pointWeights(
-  centre: Float32Array, d1: Float32Array, d2: Float32Array, a: number, b: number, out = new Float32Array(centre.length),
+  centre: Float32Array, d1: Float32Array, d2: Float32Array, a: number, b: number, out: Float32Array = new Float32Array(centre.length),
 ): Float32Array {
   const fa = Math.fround(a);
   const fb = Math.fround(b);
