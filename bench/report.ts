@@ -217,7 +217,7 @@ export function trainTable(cases: readonly TrainCase[]): string {
 }
 
 /** The JSON the bench writes: inputs, derived ratios and target checks, side by side. */
-export function gridJson(cases: readonly GridCase[], targets: GridTargets): Array<GridCase & { ratios: GridRatios; meets: Record<keyof GridTargets, boolean | null> }> {
+export function gridJson<C extends GridCase>(cases: readonly C[], targets: GridTargets): Array<C & { ratios: GridRatios; meets: Record<keyof GridTargets, boolean | null> }> {
   return cases.map((c) => {
     const ratios = gridRatios(c);
     return { ...c, ratios, meets: meetsTargets(ratios, targets) };

@@ -8,6 +8,7 @@ import { InputError } from '../model/config.ts';
 import { register as registerExport } from './export.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
+import { register as registerBench } from './bench.ts';
 
 const program = new Command();
 program
@@ -21,6 +22,7 @@ const verbs = [
   registerInfo,
   registerEval,
   registerExport,
+  registerBench,
 ];
 for (const register of verbs) register(program);
 

@@ -1,0 +1,153 @@
+/**
+ * `losscape bench`: the benchmark of SPEC section 6 and issue 6 in one run on
+ * one adapter: the FMA ceiling, then for each case of the ladder the engine,
+ * the naive WebGPU loop and the PyTorch baselines on the same files (values
+ * checked before speeds), then training throughput; a table of ratios on
+ * stdout (JSON with --json, and to --out FILE), progress on stderr. A value
+ * mismatch is reported on stderr and makes the exit status 1.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Command } from 'commander';
+import { describeAdapter } from '../gpu/context.ts';
+import { measureFmaCeiling } from '../gpu/fma.ts';
+import { InputError } from '../model/config.ts';
+import { nodeGpu } from '../node/gpu.ts';
+import { writeFileAtomic } from '../node/files.ts';
+import { BENCH_MODELS, benchModel, CHECK_LABELS, describeCheck, LADDER, QUICK_GRID, REFERENCE_MODEL, runGridCase, type BenchModel, type GridCaseResult, type ValueChecks } from '../../bench/harness.ts';
+import { gridJson, gridTable, type LossComparison, TARGETS } from '../../bench/report.ts';
+import { findTorchPython } from '../../bench/torch.ts';
+import { parseNumber } from './options.ts';
+
+interface BenchFlags {
+  json?: boolean;
+  quick?: boolean;
+  out?: string;
+  models?: string;
+  grids?: string;
+  torch: boolean;
+  train: boolean;
+  naiveSeconds?: number;
+  torchSeconds?: number;
+}
+
+/** `33` or `17x9`, comma-separated. */
+export function parseGrids(text: string): Array<{ nx: number; ny: number }> {
+  return text.split(',').map((part) => {
+    const m = /^\s*(\d+)(?:x(\d+))?\s*$/i.exec(part);
+    const nx = m ? Number(m[1]) : NaN;
+    const ny = m ? Number(m[2] ?? m[1]) : NaN;
+    if (!(nx >= 1 && ny >= 1)) throw new InputError(`--grids: expected a comma-separated list of NX or NXxNY (positive integers), got "${part}"`);
+    return { nx, ny };
+  });
+}
+
+export function parseModels(text: string): BenchModel[] {
+  return text.split(',').map((name) => {
+    const m = benchModel(name.trim());
+    if (!m) throw new InputError(`--models: unknown model "${name.trim()}", expected names from ${BENCH_MODELS.map((b) => b.name).join(', ')}`);
+    return m;
+  });
+}
+
+const positiveSeconds = (flag: string) => (v: string): number => {
+  const n = parseNumber(flag)(v);
+  if (!(n > 0)) throw new InputError(`${flag}: expected a positive number of seconds, got "${v}"`);
+  return n;
+};
+
+function gitCommit(): string | null {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** One line per value check that failed: the bench then exits 1, whatever the speeds. */
+export function valueFailures(results: ReadonlyArray<Pick<GridCaseResult, 'name' | 'checks'>>): string[] {
+  return results.flatMap((r) => (Object.entries(r.checks) as Array<[keyof ValueChecks, LossComparison | null]>)
+    .flatMap(([key, c]) => (c && !c.ok ? [`${r.name}: ${describeCheck(`engine vs ${CHECK_LABELS[key]}`, c)}`] : [])));
+}
+
+const fmtLoad = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' ');
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('measure grid evaluation (and training) against the FMA ceiling, a naive WebGPU loop and PyTorch, on one adapter')
+    .option('--json', 'print the results as JSON instead of the table')
+    .option('--quick', `the reference case (${REFERENCE_MODEL}) on a ${QUICK_GRID.nx}x${QUICK_GRID.ny} grid with short time budgets: a smoke run`)
+    .option('--out <file>', 'also write the JSON results to FILE')
+    .option('--models <list>', `comma-separated models of the ladder: ${BENCH_MODELS.map((m) => `${m.name} (${m.description})`).join('; ')}`)
+    .option('--grids <list>', 'comma-separated grid sizes NX or NXxNY, each run for every model (default: each model\'s own)')
+    .option('--no-torch', 'skip the PyTorch baselines')
+    .option('--no-train', 'skip the training throughput')
+    .option('--naive-seconds <s>', 'time for the naive loop\'s sample of points (default 20, 3 with --quick)', positiveSeconds('--naive-seconds'))
+    .option('--torch-seconds <s>', 'time limit of each PyTorch mode (default 45, 10 with --quick)', positiveSeconds('--torch-seconds'))
+    .action(async (flags: BenchFlags) => {
+      const log = (line: string): void => {
+        process.stderr.write(`bench: ${line}\n`);
+      };
+      const quick = flags.quick ?? false;
+      const models = flags.models ? parseModels(flags.models) : quick ? [benchModel(REFERENCE_MODEL)!] : [...LADDER];
+      const grids = flags.grids ? parseGrids(flags.grids) : null;
+      const cases = models.flatMap((m) => (grids ?? [quick ? QUICK_GRID : m.grid]).map((g) => ({ model: m, ...g })));
+      const naiveSeconds = flags.naiveSeconds ?? (quick ? 3 : 20);
+      const torchSeconds = flags.torchSeconds ?? (quick ? 10 : 45);
+      const loadStart = loadavg();
+
+      const ctx = await nodeGpu();
+      const adapter = describeAdapter(ctx.adapter);
+      const targets = ctx.adapter.isFallback ? TARGETS.software : TARGETS.gpu;
+      const python = flags.torch ? findTorchPython() : null;
+      log(`adapter ${adapter}; ${python ? `PyTorch through ${python}` : flags.torch ? 'no Python that imports torch: PyTorch baselines skipped' : 'PyTorch skipped (--no-torch)'}`);
+      const fma = await measureFmaCeiling(ctx, quick ? {} : { seconds: 1.5, repeats: 5 });
+      log(`FMA ceiling ${fma.gflops.toFixed(2)} GFLOP/s (${fma.timer} timer)`);
+
+      const dir = mkdtempSync(join(tmpdir(), 'losscape-bench-'));
+      const results: GridCaseResult[] = [];
+      try {
+        for (const c of cases) {
+          results.push(await runGridCase({
+            ctx, dir: join(dir, `${c.model.name}-${c.nx}x${c.ny}`), model: c.model, nx: c.nx, ny: c.ny, ceilingGflops: fma.gflops,
+            naiveSeconds, python, torchSeconds, log,
+          }));
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const valuesAgree = valueFailures(results).length === 0;
+      const loadEnd = loadavg();
+      const report = {
+        date: new Date().toISOString(),
+        commit: gitCommit(),
+        machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavgStart: loadStart, loadavgEnd: loadEnd },
+        adapter: ctx.adapter,
+        hasTimestamps: ctx.hasTimestamps,
+        torch: python ? { python, version: results.find((r) => r.torchDetail)?.torchDetail?.torch ?? null } : null,
+        fma,
+        targetsFor: ctx.adapter.isFallback ? 'software' : 'gpu',
+        targets,
+        grid: gridJson(results, targets),
+        valuesAgree,
+      };
+      const json = JSON.stringify(report, null, 2);
+      if (flags.out) writeFileAtomic(flags.out, `${json}\n`);
+      if (flags.json) {
+        console.log(json);
+      } else {
+        console.log(`losscape bench on ${adapter}: FMA ceiling ${fma.gflops.toFixed(2)} GFLOP/s (${fma.timer} timer); `
+          + `${report.machine.cpus} CPUs (${report.machine.cpu}), load average ${fmtLoad(loadStart)} at start, ${fmtLoad(loadEnd)} at end`);
+        console.log('');
+        console.log(gridTable(results, targets));
+        console.log('');
+        console.log(`targets (${report.targetsFor}): >= ${100 * targets.ofCeiling}% of the FMA ceiling`
+          + `${targets.vsNaive ? `, >= ${targets.vsNaive}x naive` : ''}, >= ${targets.vsTorchLoop}x the PyTorch loop`
+          + `${targets.vsTorchBatched ? `, >= ${targets.vsTorchBatched}x batched PyTorch` : ''}; ok = met, ! = missed`);
+        console.log(valuesAgree ? 'values: the engine agrees with every baseline on the points they share' : 'values: MISMATCH (see stderr)');
+      }
+      const failures = valueFailures(results);
+      for (const f of failures) console.error(`losscape bench: VALUE CHECK FAILED for ${f}`);
+      if (failures.length > 0) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,64 @@
+/**
+ * `losscape bench` end to end on the odd-sized smoke model (`--models odd`):
+ * the JSON it writes holds positive finite speeds and ratios, the FLOP count
+ * of the case, and value checks that ran and passed. No timing assertion.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { errorLine, runCli, tempDir } from './helpers/cli.ts';
+import { compareLosses, gridPointFlops } from '../bench/report.ts';
+import { parseGrids, valueFailures } from '../src/cli/bench.ts';
+
+const dir = tempDir('losscape-bench-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+describe('losscape bench', () => {
+  it('runs --quick --no-torch --no-train --json on a tiny odd model and reports checked, positive ratios', () => {
+    const out = join(dir, 'bench.json');
+    const r = runCli(['bench', '--quick', '--no-torch', '--no-train', '--json', '--models', 'odd', '--grids', '5x3', '--naive-seconds', '0.5', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(report);
+    expect(report.valuesAgree).toBe(true);
+    expect(positiveFinite(report.fma.gflops)).toBe(true);
+    expect(report.grid).toHaveLength(1);
+    const c = report.grid[0];
+    expect(c).toMatchObject({ name: 'odd 5x3', nx: 5, ny: 3, B: 2, T: 13, torchLoop: null, torchBatched: null });
+    expect(c.config).toMatchObject({ n_embd: 48, n_head: 3, vocab_size: 37, tie_embeddings: false });
+    expect(c.ratios.flopsPerPoint).toBe(gridPointFlops(c.config, 2, 13).total);
+    for (const v of [c.engine, c.naive, c.ratios.engineGflops, c.ratios.ofCeiling, c.ratios.vsNaive, c.ratios.ceilingPointsPerSecond]) {
+      expect(positiveFinite(v), JSON.stringify(c)).toBe(true);
+    }
+    expect(c.engineDetail.points).toBe(15);
+    // The naive loop's sample is spread over the grid (first and last point included) and agrees with the engine there.
+    expect(c.naiveDetail.indices[0]).toBe(0);
+    expect(c.naiveDetail.indices.at(-1)).toBe(14);
+    expect(c.checks.naive).toMatchObject({ points: c.naiveDetail.indices.length, mismatches: [], ok: true });
+    expect(c.checks.torchLoop).toBeNull();
+  });
+
+  it('rejects bad --grids and --models with a one-line error and exit 2', () => {
+    expect(parseGrids('33,17x9')).toEqual([{ nx: 33, ny: 33 }, { nx: 17, ny: 9 }]);
+    const grids = runCli(['bench', '--grids', '0x5']);
+    expect(grids.status).toBe(2);
+    expect(errorLine(grids)).toMatch(/--grids: .*"0x5"/);
+    const models = runCli(['bench', '--models', 'ref,huge']);
+    expect(models.status).toBe(2);
+    expect(errorLine(models)).toMatch(/--models: unknown model "huge"/);
+  });
+
+  it('turns every failed value check into a failure line (the bench then exits 1)', () => {
+    const good = compareLosses([1, 2], [1, 2]);
+    const bad = compareLosses([1, 2, 3], [1, 2.5, NaN]);
+    const failures = valueFailures([
+      { name: 'a 3x3', checks: { naive: good, torchLoop: null, torchBatched: good } },
+      { name: 'b 5x5', checks: { naive: good, torchLoop: bad, torchBatched: null } },
+    ]);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatch(/^b 5x5: engine vs PyTorch loop: 3 shared points DISAGREE at 2 point\(s\), first at point 1/);
+    expect(valueFailures([{ name: 'a', checks: { naive: good, torchLoop: null, torchBatched: null } }])).toEqual([]);
+  });
+});
