@@ -1,10 +1,20 @@
 /** Synthetic models, token files and run directories (SPEC section 3 is the contract) for the landscape CLI tests. */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type GPTConfig } from '../../src/model/config.ts';
 import { type ParamLayout, initParams, paramLayout } from '../../src/model/params.ts';
 import { paramsToSafetensors, tokensToSafetensors } from '../../src/io/formats.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { type CliResult, ROOT } from './cli.ts';
+
+/** runCli with extra environment variables (e.g. the test hook LOSSCAPE_TEST_STOP_AFTER_CHUNKS). */
+export function runCliWithEnv(args: string[], env: Record<string, string>, timeoutMs = 120_000): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/losscape.mjs'), ...args], {
+    cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 /** The odd sizes of the house rules: n_embd 48, 3 heads, vocab 37, T 13. */
 export const TINY: GPTConfig = { vocab_size: 37, block_size: 13, n_layer: 1, n_head: 3, n_embd: 48, bias: true, activation: 'gelu', tie_embeddings: true };
