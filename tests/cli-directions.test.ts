@@ -76,10 +76,13 @@ describe('losscape directions', () => {
     // u, v: orthonormal, zero on 1-D tensors (which pca leaves out by default)
     const { d1: u0, d2: v0 } = randomPlane(9, 1, 1);
     for (const t of tinyLayout.tensors) if (t.role === 'vector') [u0, v0].forEach((x) => x.fill(0, t.offset, t.offset + t.size));
-    const u = u0.map((x) => x / Math.sqrt(dot(u0, u0)));
+    const unit = (x: Float32Array): Float32Array => {
+      const n = Math.sqrt(dot(x, x));
+      return x.map((e) => e / n);
+    };
+    const u = unit(u0);
     const vu = dot(v0, u);
-    const vp = v0.map((x, i) => x - vu * u[i]!);
-    const v = vp.map((x) => x / Math.sqrt(dot(vp, vp)));
+    const v = unit(v0.map((x, i) => x - vu * u[i]!));
     // coordinates (3, 0), (0, 1), (1, 0) and the final (0, 0): variance 10 along u, 1 along v, no cross term
     const coords = [[3, 0], [0, 1], [1, 0], [0, 0]];
     const runDir = join(dir, 'pca-run');
