@@ -70,3 +70,142 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
 `,
   };
 }
+
+// ---------------------------------------------------------------- backward
+//
+// With p_ts = exp(scale q_t . k_s - lse_t) recomputed from the saved lse,
+// dp_ts = dy_t . v_s and D_t = sum_s p_ts dp_ts = dy_t . y_t (FlashAttention-2):
+//   dz_ts = p_ts (dp_ts - D_t)
+//   dq_t = scale sum_{s<=t} dz_ts k_s,  dk_s = scale sum_{t>=s} dz_ts q_t,  dv_s = sum_{t>=s} p_ts dy_t
+// Queries and keys get one invocation each, so no two invocations write the
+// same element and every sum runs in a fixed order.
+
+const ATTN_BACKWARD_HEADER = (headSize: number): string => /* wgsl */ `
+const HS: u32 = ${headSize}u;
+struct U { B: u32, T: u32, C: u32, nHead: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+`;
+
+/**
+ * attention-backward-query: dq rows of dqkv and D_t = dy_t . y_t (to dsum) for each (b, h, t).
+ * bindings: u, qkv ([B*T][3C]), lse ([B][nHead][T]), y ([B*T][C]), dy ([B*T][C]), dqkv ([B*T][3C]), dsum ([B][nHead][T])
+ * dispatch: (ceil(B*nHead*T / 64), 1, 1)
+ */
+export function attentionBackwardQueryKernel(headSize: number): KernelDef {
+  return {
+    name: `attention-backward-query/hs${headSize}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'lse', kind: 'read' }, { name: 'y', kind: 'read' },
+      { name: 'dy', kind: 'read' }, { name: 'dqkv', kind: 'readwrite' }, { name: 'dsum', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `${ATTN_BACKWARD_HEADER(headSize)}
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dsum: array<f32>;
+
+@compute @workgroup_size(${ATTN_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let g = gid.x;
+  if (g >= u.B * u.nHead * u.T) { return; }
+  let t = g % u.T;
+  let h = (g / u.T) % u.nHead;
+  let b = g / (u.T * u.nHead);
+  let C3 = 3u * u.C;
+  let seq = b * u.T;
+  let qBase = (seq + t) * C3 + h * HS;
+  let yBase = (seq + t) * u.C + h * HS;
+  let scale = inverseSqrt(f32(HS));
+  var q: array<f32, HS>;
+  var d: array<f32, HS>;
+  var dq: array<f32, HS>;
+  var D = 0.0;
+  for (var i = 0u; i < HS; i++) {
+    q[i] = qkv[qBase + i] * scale;
+    d[i] = dy[yBase + i];
+    dq[i] = 0.0;
+    D = fma(d[i], y[yBase + i], D);
+  }
+  let l = lse[g];
+  for (var s = 0u; s <= t; s++) {
+    let kBase = (seq + s) * C3 + u.C + h * HS;
+    let vBase = kBase + u.C;
+    var score = 0.0;
+    var dp = 0.0;
+    for (var i = 0u; i < HS; i++) {
+      score = fma(q[i], qkv[kBase + i], score);
+      dp = fma(d[i], qkv[vBase + i], dp);
+    }
+    let dz = exp(score - l) * (dp - D);
+    for (var i = 0u; i < HS; i++) { dq[i] = fma(dz, qkv[kBase + i], dq[i]); }
+  }
+  for (var i = 0u; i < HS; i++) { dqkv[qBase + i] = dq[i] * scale; }
+  dsum[g] = D;
+}
+`,
+  };
+}
+
+/**
+ * attention-backward-key-value: dk and dv rows of dqkv for each (b, h, s).
+ * bindings: u, qkv, lse, dy, dsum (from the query kernel), dqkv
+ * dispatch: (ceil(B*nHead*T / 64), 1, 1)
+ */
+export function attentionBackwardKeyValueKernel(headSize: number): KernelDef {
+  return {
+    name: `attention-backward-key-value/hs${headSize}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'lse', kind: 'read' }, { name: 'dy', kind: 'read' },
+      { name: 'dsum', kind: 'read' }, { name: 'dqkv', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `${ATTN_BACKWARD_HEADER(headSize)}
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read> dsum: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
+
+@compute @workgroup_size(${ATTN_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let g = gid.x;
+  if (g >= u.B * u.nHead * u.T) { return; }
+  let s = g % u.T;
+  let h = (g / u.T) % u.nHead;
+  let b = g / (u.T * u.nHead);
+  let C3 = 3u * u.C;
+  let seq = b * u.T;
+  let kBase = (seq + s) * C3 + u.C + h * HS;
+  let vBase = kBase + u.C;
+  let scale = inverseSqrt(f32(HS));
+  var k: array<f32, HS>;
+  var v: array<f32, HS>;
+  var dk: array<f32, HS>;
+  var dv: array<f32, HS>;
+  for (var i = 0u; i < HS; i++) { k[i] = qkv[kBase + i]; v[i] = qkv[vBase + i]; dk[i] = 0.0; dv[i] = 0.0; }
+  let row0 = g - s;
+  for (var t = s; t < u.T; t++) {
+    let qBase = (seq + t) * C3 + h * HS;
+    let yBase = (seq + t) * u.C + h * HS;
+    var score = 0.0;
+    var dp = 0.0;
+    for (var i = 0u; i < HS; i++) {
+      score = fma(qkv[qBase + i] * scale, k[i], score);
+      dp = fma(dy[yBase + i], v[i], dp);
+    }
+    let p = exp(score - lse[row0 + t]);
+    let dz = p * (dp - dsum[row0 + t]);
+    for (var i = 0u; i < HS; i++) {
+      dk[i] = fma(dz, qkv[qBase + i], dk[i]);
+      dv[i] = fma(p, dy[yBase + i], dv[i]);
+    }
+  }
+  for (var i = 0u; i < HS; i++) {
+    dqkv[kBase + i] = dk[i] * scale;
+    dqkv[vBase + i] = dv[i];
+  }
+}
+`,
+  };
+}
