@@ -101,31 +101,34 @@ describe('backward kernels vs the reference, one op at a time', () => {
     expect(dlogits!.subarray(5 * V, 6 * V).every((v) => v === 0)).toBe(true);
   });
 
-  it('linear: dX = dY W, dW = dY^T X (accumulating onto what is there), db = column sums', async () => {
-    const h = await harness();
-    const inDim = C;
-    const outDim = V;
-    const dy = randomF32(N * outDim, 3);
-    const x = randomF32(N * inDim, 4);
-    const wOff = 12;
-    const theta = randomF32(wOff + outDim * inDim, 5, 0.2);
-    const prior = randomF32(outDim * inDim + 8, 6);
-    const dW = new Float64Array(wOff + outDim * inDim);
-    const db = new Float64Array(outDim);
-    const refDx = linearBackward(f64(dy), f64(x), N, inDim, outDim, f64(theta), wOff, dW, db, 0);
-    const tile = DEFAULT_TILE;
-    const dx = await h.run(linearGradKernel({ tile, transA: false, accumulate: false, actGrad: null }), [N, inDim, outDim, 0, wOff, 0],
-      { a: dy, b: theta, out: new Float32Array(N * inDim) }, linearGradWorkgroups(tile, N, inDim), ['out']);
-    expect(relErr(dx.out!, refDx)).toBeLessThan(1e-4);
-    // dW lands at offset 8 of `out`, added to the prior values there.
-    const dw = await h.run(linearGradKernel({ tile, transA: true, accumulate: true, actGrad: null }), [outDim, inDim, N, 0, 0, 8],
-      { a: dy, b: x, out: prior }, linearGradWorkgroups(tile, outDim, inDim), ['out']);
-    const refW = Float64Array.from({ length: outDim * inDim }, (_, i) => prior[8 + i]! + dW[wOff + i]!);
-    expect(relErr(dw.out!.subarray(8, 8 + outDim * inDim), refW)).toBeLessThan(1e-4);
-    expect(Array.from(dw.out!.subarray(0, 8))).toEqual(Array.from(prior.subarray(0, 8)));
-    const sums = await h.run(columnSumKernel(), [N, outDim, 4], { a: dy, out: new Float32Array(outDim + 4) }, [1, 1, 1], ['out']);
-    expect(relErr(sums.out!.subarray(4), db)).toBeLessThan(1e-4);
-  });
+  // [in, out]: scalar loads where a dimension is not a multiple of 4, vec4 loads where it is.
+  for (const [inDim, outDim] of [[C, V], [30, 4 * C], [37, 30]] as const) {
+    it(`linear ${inDim} -> ${outDim}: dX = dY W, dW = dY^T X (added to what is there), db = column sums`, async () => {
+      const h = await harness();
+      const dy = randomF32(N * outDim, 3);
+      const x = randomF32(N * inDim, 4);
+      const wOff = 12;
+      const theta = randomF32(wOff + outDim * inDim, 5, 0.2);
+      const prior = randomF32(outDim * inDim + 8, 6);
+      const dW = new Float64Array(wOff + outDim * inDim);
+      const db = new Float64Array(outDim);
+      const refDx = linearBackward(f64(dy), f64(x), N, inDim, outDim, f64(theta), wOff, dW, db, 0);
+      const tile = DEFAULT_TILE;
+      const vec4A = outDim % 4 === 0;
+      const vec4B = inDim % 4 === 0;
+      const dx = await h.run(linearGradKernel({ tile, transA: false, vec4A: false, vec4B, accumulate: false, actGrad: null }), [N, inDim, outDim, 0, wOff, 0],
+        { a: dy, b: theta, out: new Float32Array(N * inDim) }, linearGradWorkgroups(tile, N, inDim), ['out']);
+      expect(relErr(dx.out!, refDx)).toBeLessThan(1e-4);
+      // dW lands at offset 8 of `out`, added to the prior values there.
+      const dw = await h.run(linearGradKernel({ tile, transA: true, vec4A, vec4B, accumulate: true, actGrad: null }), [outDim, inDim, N, 0, 0, 8],
+        { a: dy, b: x, out: prior }, linearGradWorkgroups(tile, outDim, inDim), ['out']);
+      const refW = Float64Array.from({ length: outDim * inDim }, (_, i) => prior[8 + i]! + dW[wOff + i]!);
+      expect(relErr(dw.out!.subarray(8, 8 + outDim * inDim), refW)).toBeLessThan(1e-4);
+      expect(Array.from(dw.out!.subarray(0, 8))).toEqual(Array.from(prior.subarray(0, 8)));
+      const sums = await h.run(columnSumKernel(), [N, outDim, 4], { a: dy, out: new Float32Array(outDim + 4) }, [Math.ceil(outDim / 64), 1, 1], ['out']);
+      expect(relErr(sums.out!.subarray(4), db)).toBeLessThan(1e-4);
+    });
+  }
 
   for (const act of ['gelu', 'gelu_tanh'] as const) {
     it(`linear dX with the ${act} backward fused: dX * ${act}'(pre)`, async () => {
@@ -138,7 +141,7 @@ describe('backward kernels vs the reference, one op at a time', () => {
       const dx = linearBackward(f64(dy), new Float64Array(N * inDim), N, inDim, outDim, f64(theta), 0, new Float64Array(theta.length), null, 0);
       const ref = geluBackward(f64(pre), dx, act);
       const tile = { TM: 2, TN: 4, WX: 8, WY: 4 };
-      const out = await h.run(linearGradKernel({ tile, transA: false, accumulate: false, actGrad: act }), [N, inDim, outDim, 0, 0, 0],
+      const out = await h.run(linearGradKernel({ tile, transA: false, vec4A: false, vec4B: true, accumulate: false, actGrad: act }), [N, inDim, outDim, 0, 0, 0],
         { a: dy, b: theta, pre, out: new Float32Array(N * inDim) }, linearGradWorkgroups(tile, N, inDim), ['out']);
       expect(relErr(out.out!, ref)).toBeLessThan(1e-4);
     });

@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '../model/config.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
+import { register as registerTrain } from './train.ts';
+import { register as registerSample } from './sample.ts';
 
 const program = new Command();
 program
@@ -16,7 +18,7 @@ program
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
 
-for (const register of [registerInfo, registerEval]) register(program);
+for (const register of [registerInfo, registerEval, registerTrain, registerSample]) register(program);
 
 function debugWanted(): boolean {
   return process.argv.includes('--debug');
