@@ -7,7 +7,11 @@ import { nodeGpu } from '../src/node/gpu.ts';
 import { KernelCache, encodeDispatches } from '../src/gpu/kernel.ts';
 import { readFloats, storageBuffer } from '../src/gpu/buffers.ts';
 import { type GPTConfig } from '../src/model/config.ts';
-import { initParams, paramLayout } from '../src/model/params.ts';
+import { type ParamLayout, initParams, paramLayout } from '../src/model/params.ts';
+import { makeDataset } from '../src/data/dataset.ts';
+import {
+  type Checkpoint, type TrainHyper, type TrainResult, type TrainRun, HYPER_DEFAULTS, batchRng, batchSeed, train,
+} from '../src/train/trainer.ts';
 import { ADAMW_DEFAULTS, adamwStep, clipCoefficient, gradNorm } from '../src/train/adamw.ts';
 import { GpuAdamW } from '../src/train/gpu-adamw.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -80,4 +84,80 @@ describe('AdamW on the GPU', () => {
       gBuf.destroy();
     });
   }
+});
+
+const GRAMMAR = makeDataset('grammar', { chars: 20_000 });
+
+function smallRun(over: Partial<TrainHyper> = {}): { layout: ParamLayout; hyper: TrainHyper } {
+  const cfg: GPTConfig = { vocab_size: GRAMMAR.vocabSize, block_size: 16, n_layer: 1, n_head: 2, n_embd: 16, bias: true, activation: 'gelu', tie_embeddings: true };
+  return {
+    layout: paramLayout(cfg),
+    hyper: {
+      ...HYPER_DEFAULTS, steps: 6, batchSize: 4, seqLen: 16, lr: 1e-2, minLr: 1e-3, warmupSteps: 2, seed: 5, saveEvery: 2, valEvery: 2, ...over,
+    },
+  };
+}
+
+async function runTraining(layout: ParamLayout, hyper: TrainHyper, extra: Partial<TrainRun> = {}): Promise<{ checkpoints: Checkpoint[]; result: TrainResult }> {
+  const ctx = await nodeGpu();
+  const checkpoints: Checkpoint[] = [];
+  const result = await train(ctx, new KernelCache(ctx), {
+    layout, dataset: GRAMMAR, evalBatch: GRAMMAR.evalBatch(4, hyper.seqLen, 1), hyper, reportEvery: 3,
+    onCheckpoint: (c) => {
+      checkpoints.push(c);
+    },
+    ...extra,
+  });
+  return { checkpoints, result };
+}
+
+const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe('the training engine', () => {
+  it('checkpoints at 0, every save-every and the end; the same seed gives the same bits, another seed other weights', async () => {
+    const { layout, hyper } = smallRun({ steps: 5 });
+    const a = await runTraining(layout, hyper);
+    const b = await runTraining(layout, hyper);
+    expect(a.checkpoints.map((c) => c.step)).toEqual([0, 2, 4, 5]);
+    expect(a.result.history.trainLoss).toHaveLength(5);
+    expect(a.result.history.gradNorm.every((g) => g > 0)).toBe(true);
+    expect(a.result.history.val.map((v) => v.step)).toEqual([0, 2, 4, 5]);
+    expect(a.checkpoints[0]!.params).toEqual(initParams(layout, hyper.seed));
+    for (let i = 0; i < a.checkpoints.length; i++) {
+      expect(bits(b.checkpoints[i]!.params).equals(bits(a.checkpoints[i]!.params))).toBe(true);
+      expect(bits(b.checkpoints[i]!.optim.v).equals(bits(a.checkpoints[i]!.optim.v))).toBe(true);
+    }
+    expect(b.result.history).toEqual(a.result.history);
+    const other = await runTraining(layout, { ...hyper, seed: 6 });
+    expect(bits(other.checkpoints[3]!.params).equals(bits(a.checkpoints[3]!.params))).toBe(false);
+  });
+
+  it('stopped at a checkpoint and resumed from it, ends bit for bit where the uninterrupted run ends', async () => {
+    const { layout, hyper } = smallRun();
+    const whole = await runTraining(layout, hyper);
+    const first = await runTraining(layout, hyper, { stopAt: 4 });
+    expect(first.result.step).toBe(4);
+    const at4 = first.checkpoints[first.checkpoints.length - 1]!;
+    expect(at4.step).toBe(4);
+    const rest = await runTraining(layout, hyper, { resume: { params: at4.params, optim: at4.optim, history: at4.history } });
+    expect(rest.checkpoints.map((c) => c.step)).toEqual([6]);
+    const end = whole.checkpoints[whole.checkpoints.length - 1]!;
+    expect(bits(rest.checkpoints[0]!.params).equals(bits(end.params))).toBe(true);
+    expect(bits(rest.checkpoints[0]!.optim.m).equals(bits(end.optim.m))).toBe(true);
+    expect(rest.result.history).toEqual(whole.result.history);
+  });
+
+  it('batches are redrawn from (seed, step) alone', () => {
+    const one = GRAMMAR.sampleBatch(batchRng(5, 3), 4, 16);
+    GRAMMAR.sampleBatch(batchRng(5, 2), 4, 16);
+    expect(GRAMMAR.sampleBatch(batchRng(5, 3), 4, 16).tokens).toEqual(one.tokens);
+    expect(GRAMMAR.sampleBatch(batchRng(5, 4), 4, 16).tokens).not.toEqual(one.tokens);
+    expect(batchSeed(5, 3)).not.toBe(batchSeed(3, 5));
+  });
+
+  it('refuses a stop-at that is not a checkpoint step, and a sequence longer than block_size', async () => {
+    const { layout, hyper } = smallRun();
+    await expect(runTraining(layout, hyper, { stopAt: 3 })).rejects.toThrow(/--stop-at 3/);
+    await expect(runTraining(layout, { ...hyper, seqLen: 17 })).rejects.toThrow(/--block 17 exceeds the model's block_size 16/);
+  });
 });

@@ -16,7 +16,7 @@ import { MODADD_DEFAULT_P, MODADD_DEFAULT_TRAIN_FRACTION } from '../data/modadd.
 import { nodeGpu } from '../node/gpu.ts';
 import { readBytes, readJson } from '../node/files.ts';
 import { createRunDir, EVAL_FILE, loadResumePoint, writeCheckpoint, writeRunFiles } from '../node/run-dir.ts';
-import { HYPER_DEFAULTS, type TrainHyper, type TrainProgress, train } from '../train/trainer.ts';
+import { HYPER_DEFAULTS, type TrainHyper, type TrainProgress, checkHyper, train } from '../train/trainer.ts';
 import { PRESETS, PRESET_NAMES, type PresetName } from '../train/presets.ts';
 import {
   type DatasetRecord, type TrainRecord, TRAIN_RECORD_FORMAT, TRAIN_RECORD_VERSION, checkpointFile, historyOf,
@@ -162,6 +162,7 @@ export function register(program: Command): void {
       }
       const layout = resume?.layout ?? paramLayout(config);
       const hyper = resume?.record.hyper ?? newRunHyper(opts, config, dataset);
+      checkHyper(hyper, config.block_size);
       const evalSequences = resume?.record.eval.sequences
         ?? opts.evalBatch ?? (spec === 'modadd' ? Math.min(DEFAULT_EVAL_SEQUENCES.modadd, dataset.evalSequences!) : DEFAULT_EVAL_SEQUENCES.text);
       const evalBatch = dataset.evalBatch(evalSequences, hyper.seqLen, dataSeed);
