@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '../model/config.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
+import { register as registerTrain } from './train.ts';
+import { register as registerSample } from './sample.ts';
 import { register as registerDirections } from './directions.ts';
 import { register as registerGrid } from './grid.ts';
 import { register as registerLine } from './line.ts';
@@ -20,7 +22,7 @@ program
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
 
-for (const register of [registerInfo, registerEval, registerDirections, registerGrid, registerLine, registerMerge]) register(program);
+for (const register of [registerInfo, registerEval, registerTrain, registerSample, registerDirections, registerGrid, registerLine, registerMerge]) register(program);
 
 function debugWanted(): boolean {
   return process.argv.includes('--debug');
