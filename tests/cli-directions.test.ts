@@ -95,7 +95,7 @@ describe('losscape directions', () => {
     expect(d.metadata.centre).toBe(join(runDir, 'ckpt-30.safetensors'));
   });
 
-  it('hessian: unit orthogonal vectors on the mask whose Rayleigh quotients are the eigenvalues in the metadata', () => {
+  it('hessian (GPU gradient): unit orthogonal vectors on the mask whose Rayleigh quotients are the eigenvalues in the metadata', () => {
     const mask = 'tensor:transformer.h.0.attn.c_proj.weight';
     const d = run(['--model', MODEL, '--tokens', TOKENS, '--kind', 'hessian', '--mask', mask, '--iterations', '20']);
     const proj = tinyLayout.byName.get('transformer.h.0.attn.c_proj.weight')!;
@@ -113,6 +113,7 @@ describe('losscape directions', () => {
       expect(Math.abs(rayleigh - Number(d.metadata[key])) / Math.abs(Number(d.metadata.eigenvalue_d1))).toBeLessThan(1e-3);
     }
     expect(Number(d.metadata.eigenvalue_d1)).toBeGreaterThanOrEqual(Number(d.metadata.eigenvalue_d2));
+    expect(d.metadata.gradient).toMatch(/^GPU \(float32\)/);
   });
 
   it('axis: unit vectors on the named elements; file: a given file re-written with its statistics', () => {

@@ -8,7 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { type GPTConfig } from '../src/model/config.ts';
 import { initParams, paramLayout } from '../src/model/params.ts';
-import { hessianDirections, referenceGradient, selectionIndices } from '../src/landscape/hessian.ts';
+import { GPU_RELATIVE_STEP, gpuGradientFunction, hessianDirections, referenceGradient, selectionIndices } from '../src/landscape/hessian.ts';
+import { nodeGpu } from '../src/node/gpu.ts';
+import { KernelCache } from '../src/gpu/kernel.ts';
 import { parseMask } from '../src/landscape/directions.ts';
 import { symmetricEigen } from '../src/landscape/linalg.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -18,10 +20,10 @@ const layout = paramLayout(cfg);
 const B = 2;
 const T = 5;
 
-function setup() {
+/** Weights `scale` times nanoGPT's initialisation: larger ones give a sharper, better separated spectrum. */
+function setup(scale = 10) {
   const rng = new Rng(11);
-  // Larger weights than at initialisation, so that the spectrum has distinct top eigenvalues.
-  const theta = initParams(layout, 4).map((w) => w * 10);
+  const theta = initParams(layout, 4).map((w) => w * scale);
   const idx = Int32Array.from({ length: B * T }, () => rng.int(cfg.vocab_size));
   const targets = Int32Array.from({ length: B * T }, () => rng.int(cfg.vocab_size));
   return { theta, batch: { B, T, idx, targets, mask: null } };
@@ -104,5 +106,22 @@ describe('hessian directions', () => {
     expect(absCosineOnSupport(h.d1, dense.vectors[0]!, support)).toBeGreaterThan(0.9999);
     const ln1 = layout.byName.get('transformer.h.0.ln_1.weight')!;
     expect(h.d1.subarray(ln1.offset, ln1.offset + ln1.size).some((x) => x !== 0)).toBe(true);
+  });
+
+  it('with the GPU gradient (float32) as well, to the accuracy of its finite differences', async () => {
+    // float32 needs a larger step, whose O(eps^2) error grows with the third derivative: a milder model
+    const { theta, batch } = setup(2);
+    const mask = parseMask('tensor:transformer.h.0.attn.*;embeddings', layout);
+    const support = selectionIndices(layout, false, mask);
+    const dense = await denseHessian(theta, referenceGradient(layout, batch), support, 1e-5);
+    expect((dense.values[1]! - dense.values[2]!) / dense.values[0]!).toBeGreaterThan(0.02);
+    const ctx = await nodeGpu();
+    const gpu = await gpuGradientFunction(ctx, new KernelCache(ctx), layout, batch);
+    const h = await hessianDirections(layout, theta, gpu.gradient, { mask, iterations: 20, relativeStep: GPU_RELATIVE_STEP });
+    gpu.destroy();
+    const l1 = dense.values[0]!;
+    expect(Math.abs(h.eigenvalues[0] - l1) / l1).toBeLessThan(2e-3);
+    expect(Math.abs(h.eigenvalues[1] - dense.values[1]!) / l1).toBeLessThan(2e-3);
+    expect(absCosineOnSupport(h.d1, dense.vectors[0]!, support)).toBeGreaterThan(0.999);
   });
 });

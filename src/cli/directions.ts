@@ -6,12 +6,15 @@
  */
 import { type Command } from 'commander';
 import { InputError } from '../model/config.ts';
+import { describeAdapter } from '../gpu/context.ts';
 import { type ParamLayout } from '../model/params.ts';
 import { parseSafetensors } from '../io/safetensors.ts';
 import { type Directions, type TokenBatch, directionsFromSafetensors, directionsToSafetensors } from '../io/formats.ts';
 import { axisDirection, directionStats, makeDirections, parseMask } from '../landscape/directions.ts';
 import { pcaDirections } from '../landscape/pca.ts';
-import { hessianDirections, referenceGradient, selectionIndices } from '../landscape/hessian.ts';
+import { GPU_RELATIVE_STEP, gpuGradientFunction, hessianDirections, referenceGradient, selectionIndices } from '../landscape/hessian.ts';
+import { KernelCache } from '../gpu/kernel.ts';
+import { nodeGpu } from '../node/gpu.ts';
 import { type Run, loadCheckpoint } from '../landscape/run.ts';
 import { type LoadedModel, loadModel, loadTokens, readBytes, writeFileAtomic } from '../node/files.ts';
 import { loadModelSpec, loadRun, nodeRunReader } from '../node/run.ts';
@@ -21,6 +24,8 @@ import { ENGINE } from './version.ts';
 export const DIRECTION_KINDS = ['random', 'filter', 'layer', 'model', 'pca', 'hessian', 'axis', 'file'] as const;
 export type DirectionKindFlag = (typeof DIRECTION_KINDS)[number];
 export const parseKind = parseChoice<DirectionKindFlag>('--kind', DIRECTION_KINDS);
+export type GradientFlag = 'gpu' | 'reference';
+export const parseGradient = parseChoice<GradientFlag>('--gradient', ['gpu', 'reference']);
 
 export interface DirectionsRequest {
   kind: DirectionKindFlag;
@@ -37,6 +42,8 @@ export interface DirectionsRequest {
   tokens?: TokenBatch | null;
   /** Most Lanczos steps for hessian. */
   iterations?: number;
+  /** The gradient behind hessian's Hessian-vector products (default gpu). */
+  gradient?: GradientFlag;
 }
 
 /** One `NAME[:INDEX]` of --axis: the flat (row-major) element INDEX, default 0, of the tensor NAME. */
@@ -69,8 +76,8 @@ export function loadDirections(layout: ParamLayout, path: string): Directions {
  * The directions of `req.kind` at `centre` (the weights of `centreName`),
  * with metadata. random/filter/layer/model are seeded draws (SPEC section 4);
  * pca uses every checkpoint of `req.run`; hessian the (mask-weighted)
- * cross-entropy of `req.tokens`, through the float64 TypeScript reference
- * gradient; axis unit vectors along two named elements; file a given file.
+ * cross-entropy of `req.tokens`, through the GPU gradient (or the float64
+ * TypeScript reference); axis unit vectors along two named elements; file a given file.
  * --mask and --include-vectors restrict pca and hessian directions as they
  * do random ones.
  */
@@ -110,16 +117,26 @@ export async function buildDirections(layout: ParamLayout, centre: Float32Array,
     }
     case 'hessian': {
       if (!req.tokens) throw new InputError('--kind hessian: needs an evaluation batch: --tokens FILE or --run RUN (its eval.safetensors)');
-      const h = await hessianDirections(layout, centre, referenceGradient(layout, req.tokens), {
-        includeVectors: req.includeVectors, ...(mask ? { mask } : {}), seed: req.seed, ...(req.iterations ? { iterations: req.iterations } : {}),
-      });
+      const onGpu = (req.gradient ?? 'gpu') === 'gpu';
+      const ctx = onGpu ? await nodeGpu() : null;
+      const gpu = ctx ? await gpuGradientFunction(ctx, new KernelCache(ctx), layout, req.tokens) : null;
+      let h;
+      try {
+        h = await hessianDirections(layout, centre, gpu ? gpu.gradient : referenceGradient(layout, req.tokens), {
+          includeVectors: req.includeVectors, ...(mask ? { mask } : {}), seed: req.seed, ...(req.iterations ? { iterations: req.iterations } : {}),
+          ...(gpu ? { relativeStep: GPU_RELATIVE_STEP } : {}),
+        });
+      } finally {
+        gpu?.destroy();
+      }
       dirs = {
         d1: h.d1, d2: h.d2,
         metadata: {
           kind: 'hessian', normalisation: 'unit', seed: String(req.seed), ...selection,
           eigenvalue_d1: String(h.eigenvalues[0]), eigenvalue_d2: String(h.eigenvalues[1]),
           eigen_residual_d1: String(h.residuals[0]), eigen_residual_d2: String(h.residuals[1]),
-          lanczos_steps: String(h.iterations), hvp_epsilon: String(h.epsilon), gradient: 'TypeScript reference (float64, CPU)',
+          lanczos_steps: String(h.iterations), hvp_epsilon: String(h.epsilon),
+          gradient: ctx ? `GPU (float32) on ${describeAdapter(ctx.adapter)}` : 'TypeScript reference (float64, CPU)',
           tokens: String(req.tokens.B * req.tokens.T),
         },
       };
@@ -168,6 +185,7 @@ interface DirectionsFlags {
   from?: string;
   tokens?: string;
   iterations?: number;
+  gradient?: GradientFlag;
   out: string;
   json?: boolean;
 }
@@ -186,6 +204,7 @@ export function register(program: Command): void {
     .option('--from <file>', 'file: a directions file to check against the model and re-write with metadata')
     .option('--tokens <file>', 'hessian: the evaluation batch (default: the run\'s eval.safetensors)')
     .option('--iterations <n>', 'hessian: most Lanczos steps (two gradients each; default 100)', parseInteger('--iterations', 2))
+    .option('--gradient <g>', 'hessian: gpu (float32, default) or reference (float64 TypeScript on the CPU, for small models)', parseGradient)
     .requiredOption('--out <file>', 'the directions file to write (safetensors: d1.<param>, d2.<param>)')
     .option('--json', 'print the metadata as JSON')
     .action(async (opts: DirectionsFlags) => {
@@ -197,6 +216,7 @@ export function register(program: Command): void {
         tokens: tokensPath !== undefined ? loadTokens(tokensPath, model.config) : null,
         ...(opts.mask !== undefined ? { mask: opts.mask } : {}), ...(opts.axis !== undefined ? { axis: opts.axis } : {}),
         ...(opts.from !== undefined ? { from: opts.from } : {}), ...(opts.iterations !== undefined ? { iterations: opts.iterations } : {}),
+        ...(opts.gradient !== undefined ? { gradient: opts.gradient } : {}),
       });
       writeFileAtomic(opts.out, directionsToSafetensors(model.layout, dirs));
       if (opts.json) {

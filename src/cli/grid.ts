@@ -30,7 +30,7 @@ import { loadTokens, readBytes, writeFileAtomic } from '../node/files.ts';
 import { nodeGpu } from '../node/gpu.ts';
 import { loadRun, nodeRunReader } from '../node/run.ts';
 import { type Metric } from '../../shaders/loss.ts';
-import { type DirectionKindFlag, buildDirections, loadCentre, loadDirections, parseKind } from './directions.ts';
+import { type DirectionKindFlag, type GradientFlag, buildDirections, loadCentre, loadDirections, parseGradient, parseKind } from './directions.ts';
 import { parseInteger, parseMetric } from './options.ts';
 import { ENGINE } from './version.ts';
 
@@ -388,6 +388,8 @@ interface GridFlags {
   includeVectors?: boolean;
   mask?: string;
   axis?: string;
+  iterations?: number;
+  gradient?: GradientFlag;
   tokens?: string;
   run?: string;
   res: [number, number];
@@ -421,6 +423,8 @@ export function register(program: Command): void {
     .option('--include-vectors', 'with --kind: give 1-D tensors a direction too')
     .option('--mask <spec>', 'with --kind: restrict the directions to tensors (all, embeddings, blocks:0-1, tensor:GLOB; ";"-joined)')
     .option('--axis <a,b>', 'with --kind axis: NAME[:INDEX],NAME[:INDEX]')
+    .option('--iterations <n>', 'with --kind hessian: most Lanczos steps (default 100)', parseInteger('--iterations', 2))
+    .option('--gradient <g>', 'with --kind hessian: gpu (default) or reference', parseGradient)
     .option('--tokens <file>', 'tokens file of the batch (default: the --run\'s eval.safetensors)')
     .option('--run <dir>', 'training run: adds its path (or, with --frames, one frame per checkpoint)')
     .requiredOption('--res <NXxNY>', 'points along alpha and beta: NX or NXxNY, each >= 2', parseRes)
@@ -457,6 +461,7 @@ export function register(program: Command): void {
         : await buildDirections(model.layout, model.params, model.source, {
           kind, seed: opts.seed, includeVectors: opts.includeVectors ?? false, run, tokens: batch,
           ...(opts.mask !== undefined ? { mask: opts.mask } : {}), ...(opts.axis !== undefined ? { axis: opts.axis } : {}),
+          ...(opts.iterations !== undefined ? { iterations: opts.iterations } : {}), ...(opts.gradient !== undefined ? { gradient: opts.gradient } : {}),
         });
       const [nx, ny] = opts.res;
       const [a0, a1, b0, b1] = opts.range;

@@ -18,6 +18,10 @@ import { type ParamLayout, type TensorSpec } from '../model/params.ts';
 import { type TensorMask } from './directions.ts';
 import { topEigenpairs } from './lanczos.ts';
 import { backward, forward } from '../model/reference.ts';
+import { type GpuContext } from '../gpu/context.ts';
+import { type KernelCache } from '../gpu/kernel.ts';
+import { ForwardPlan } from '../model/gpu-forward.ts';
+import { BackwardPlan } from '../model/gpu-backward.ts';
 
 /** The gradient of the loss on the evaluation batch at `params` (a flat canonical buffer). */
 export type Gradient = (params: Float64Array) => Promise<ArrayLike<number>>;
@@ -113,5 +117,29 @@ export function referenceGradient(
   return async (params) => {
     const r = forward(layout, params, batch.idx, batch.targets, batch.B, batch.T, batch.mask);
     return backward(layout, params, r, batch.targets, batch.mask);
+  };
+}
+
+/** The relative finite-difference step for a float32 (GPU) gradient: about the cube root of float32's epsilon. */
+export const GPU_RELATIVE_STEP = 1e-3;
+
+/**
+ * The GPU gradient (float32, src/model/gpu-backward.ts) of the
+ * (mask-weighted) cross-entropy on one batch, one forward/backward plan
+ * reused for every call; destroy it when done.
+ */
+export async function gpuGradientFunction(
+  ctx: GpuContext, kernels: KernelCache, layout: ParamLayout,
+  batch: { B: number; T: number; idx: Int32Array; targets: Int32Array; mask: Float32Array | null },
+): Promise<{ gradient: Gradient; destroy: () => void }> {
+  const fwd = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B: batch.B, T: batch.T, metric: 'ce', keepActivations: true });
+  const plan = await BackwardPlan.create(ctx, kernels, fwd);
+  plan.setBatch(batch);
+  return {
+    gradient: async (params) => (await plan.gradient(Float32Array.from(params))).grad,
+    destroy: () => {
+      plan.destroy();
+      fwd.destroy();
+    },
   };
 }
