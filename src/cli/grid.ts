@@ -10,7 +10,7 @@
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { InputError } from '../model/config.ts';
 import { type ParamLayout } from '../model/params.ts';
@@ -428,7 +428,8 @@ export function register(program: Command): void {
     .option('--tokens <file>', 'tokens file of the batch (default: the --run\'s eval.safetensors)')
     .option('--run <dir>', 'training run: adds its path (or, with --frames, one frame per checkpoint)')
     .requiredOption('--res <NXxNY>', 'points along alpha and beta: NX or NXxNY, each >= 2', parseRes)
-    .option('--range <A:B[,C:D]>', 'alpha from A to B and beta from C to D (both A:B when one is given), A < B', parseRange, [-1, 1, -1, 1] as [number, number, number, number])
+    .addOption(new Option('--range <A:B[,C:D]>', 'alpha from A to B and beta from C to D (both A:B when one is given), A < B')
+      .argParser(parseRange).default([-1, 1, -1, 1], '-1:1'))
     .option('--metric <m>', 'ce (cross-entropy), acc (top-1 accuracy) or mse (softmax vs one-hot)', parseMetric, 'ce' as Metric)
     .option('--positions <spec>', 'target positions the loss is taken on: all, last, or a list like 0,5-7,-1', 'all')
     .option('--frames', 'the wormhole: with --run, one grid per checkpoint, centred on it (loss [frames, ny, nx])')
