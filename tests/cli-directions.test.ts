@@ -97,7 +97,7 @@ describe('losscape directions', () => {
 
   it('hessian (GPU gradient): unit orthogonal vectors on the mask whose Rayleigh quotients are the eigenvalues in the metadata', () => {
     const mask = 'tensor:transformer.h.0.attn.c_proj.weight';
-    const d = run(['--model', MODEL, '--tokens', TOKENS, '--kind', 'hessian', '--mask', mask, '--iterations', '20']);
+    const d = run(['--model', MODEL, '--tokens', TOKENS, '--kind', 'hessian', '--mask', mask, '--iterations', '8']);
     const proj = tinyLayout.byName.get('transformer.h.0.attn.c_proj.weight')!;
     d.d1.forEach((x, i) => {
       if (i < proj.offset || i >= proj.offset + proj.size) expect(x).toBe(0);

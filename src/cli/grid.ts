@@ -12,7 +12,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { InputError } from '../model/config.ts';
+import { type GPTConfig, InputError } from '../model/config.ts';
 import { type ParamLayout } from '../model/params.ts';
 import { describeAdapter } from '../gpu/context.ts';
 import { KernelCache } from '../gpu/kernel.ts';
@@ -25,7 +25,7 @@ import {
 } from '../landscape/shards.ts';
 import { plainLosses, shiftedCentre } from '../landscape/path.ts';
 import { projectOntoPlane } from '../landscape/project.ts';
-import { everyKth, loadCheckpoint } from '../landscape/run.ts';
+import { type Run, everyKth, loadCheckpoint } from '../landscape/run.ts';
 import { loadTokens, readBytes, writeFileAtomic } from '../node/files.ts';
 import { nodeGpu } from '../node/gpu.ts';
 import { loadRun, nodeRunReader } from '../node/run.ts';
@@ -109,6 +109,16 @@ export function positionsMask(spec: string, batch: TokenBatch): Float32Array | n
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) mask[b * T + t] = chosen[t]! * (batch.mask ? batch.mask[b * T + t]! : 1);
   if (!mask.some((w) => w > 0)) fail('selects no position with a non-zero weight in the tokens file\'s mask');
   return mask;
+}
+
+/** The batch: --tokens, else the run's eval.safetensors, checked against the model, with --positions applied. */
+export function loadBatch(tokens: string | undefined, run: Run | null, config: GPTConfig, positions: string): { path: string; batch: TokenBatch } {
+  const path = tokens ?? run?.evalPath;
+  if (path === undefined || path === null) {
+    throw new InputError(run ? `${run.dir}: the run has no eval.safetensors; pass --tokens FILE` : 'needs --tokens FILE or --run RUN');
+  }
+  const batch = loadTokens(path, config);
+  return { path, batch: { ...batch, mask: positionsMask(positions, batch) } };
 }
 
 /** An InputError now, not after the GPU work, when the output cannot be written there. */
@@ -450,12 +460,7 @@ export function register(program: Command): void {
       checkOutput(opts.out);
       const run = opts.run !== undefined ? loadRun(opts.run) : null;
       const model = loadCentre(opts.model, run);
-      const tokensPath = opts.tokens ?? run?.evalPath;
-      if (tokensPath === undefined || tokensPath === null) {
-        throw new InputError(opts.run !== undefined ? `${opts.run}: the run has no eval.safetensors; pass --tokens FILE` : 'needs --tokens FILE or --run RUN');
-      }
-      const tokens = loadTokens(tokensPath, model.config);
-      const batch = { ...tokens, mask: positionsMask(opts.positions, tokens) };
+      const { path: tokensPath, batch } = loadBatch(opts.tokens, run, model.config, opts.positions);
       const kind = opts.kind ?? 'filter';
       const dirs = opts.directions !== undefined
         ? loadDirections(model.layout, opts.directions)

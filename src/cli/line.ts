@@ -5,11 +5,10 @@
  */
 import { type Command } from 'commander';
 import { InputError } from '../model/config.ts';
-import { loadTokens } from '../node/files.ts';
 import { loadModelSpec, loadRun } from '../node/run.ts';
 import { linspace } from '../landscape/grid.ts';
 import { type Metric } from '../../shaders/loss.ts';
-import { checkOutput, positionsMask, runPlaneJob } from './grid.ts';
+import { checkOutput, loadBatch, runPlaneJob } from './grid.ts';
 import { parseInteger, parseMetric, parseNumber } from './options.ts';
 
 interface LineFlags {
@@ -56,12 +55,7 @@ export function register(program: Command): void {
       if (JSON.stringify(a.config) !== JSON.stringify(b.config)) {
         throw new InputError(`--to ${toSpec}: its config differs from --model ${fromSpec}'s (${JSON.stringify(b.config)} vs ${JSON.stringify(a.config)})`);
       }
-      const tokensPath = opts.tokens ?? run?.evalPath;
-      if (tokensPath === undefined || tokensPath === null) {
-        throw new InputError(opts.run !== undefined ? `${opts.run}: the run has no eval.safetensors; pass --tokens FILE` : 'needs --tokens FILE or --run RUN');
-      }
-      const tokens = loadTokens(tokensPath, a.config);
-      const batch = { ...tokens, mask: positionsMask(opts.positions, tokens) };
+      const { path: tokensPath, batch } = loadBatch(opts.tokens, run, a.config, opts.positions);
       const d1 = b.params.map((w, i) => w - a.params[i]!);
       const [lo, hi] = [-opts.extend, 1 + opts.extend];
       await runPlaneJob({
