@@ -8,6 +8,12 @@ import { InputError } from '../model/config.ts';
 import { register as registerExport } from './export.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
+import { register as registerTrain } from './train.ts';
+import { register as registerSample } from './sample.ts';
+import { register as registerDirections } from './directions.ts';
+import { register as registerGrid } from './grid.ts';
+import { register as registerLine } from './line.ts';
+import { register as registerMerge } from './merge.ts';
 import { register as registerBench } from './bench.ts';
 
 const program = new Command();
@@ -21,6 +27,12 @@ program
 const verbs = [
   registerInfo,
   registerEval,
+  registerTrain,
+  registerSample,
+  registerDirections,
+  registerGrid,
+  registerLine,
+  registerMerge,
   registerExport,
   registerBench,
 ];
