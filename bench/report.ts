@@ -224,6 +224,6 @@ export function gridJson<C extends GridCase>(cases: readonly C[], targets: GridT
   });
 }
 
-export function trainJson(cases: readonly TrainCase[]): Array<TrainCase & { ratios: TrainRatios }> {
+export function trainJson<C extends TrainCase>(cases: readonly C[]): Array<C & { ratios: TrainRatios }> {
   return cases.map((c) => ({ ...c, ratios: trainRatios(c) }));
 }

@@ -1,7 +1,8 @@
 /**
  * `losscape bench` end to end on the odd-sized smoke model (`--models odd`):
  * the JSON it writes holds positive finite speeds and ratios, the FLOP count
- * of the case, and value checks that ran and passed. No timing assertion.
+ * of the case, value checks that ran and passed, and a training figure.
+ * No timing assertion.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +39,21 @@ describe('losscape bench', () => {
     expect(c.naiveDetail.indices.at(-1)).toBe(14);
     expect(c.checks.naive).toMatchObject({ points: c.naiveDetail.indices.length, mismatches: [], ok: true });
     expect(c.checks.torchLoop).toBeNull();
+  });
+
+  it('measures the trainer\'s tokens/s on the odd model\'s shape with the grammar vocabulary', () => {
+    const r = runCli(['bench', '--quick', '--no-torch', '--json', '--models', 'odd', '--grids', '2x2', '--naive-seconds', '0.1']);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.train).toHaveLength(1);
+    const t = report.train[0];
+    expect(t).toMatchObject({ model: 'odd', batch: 2, T: 13, torchTokensPerSecond: null });
+    expect(t.config).toMatchObject({ n_embd: 48, n_head: 3, n_layer: 1 });
+    expect(t.config.vocab_size).not.toBe(37);
+    for (const v of [t.engineTokensPerSecond, t.ratios.engineGflops, t.ratios.flopsPerToken, t.engineDetail.seconds]) {
+      expect(positiveFinite(v), JSON.stringify(t)).toBe(true);
+    }
+    expect(Number.isFinite(t.engineDetail.lossLast)).toBe(true);
   });
 
   it('rejects bad --grids and --models with a one-line error and exit 2', () => {

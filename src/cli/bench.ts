@@ -17,7 +17,8 @@ import { InputError } from '../model/config.ts';
 import { nodeGpu } from '../node/gpu.ts';
 import { writeFileAtomic } from '../node/files.ts';
 import { BENCH_MODELS, benchModel, CHECK_LABELS, describeCheck, LADDER, QUICK_GRID, REFERENCE_MODEL, runGridCase, type BenchModel, type GridCaseResult, type ValueChecks } from '../../bench/harness.ts';
-import { gridJson, gridTable, type LossComparison, TARGETS } from '../../bench/report.ts';
+import { gridJson, gridTable, type LossComparison, TARGETS, trainJson, trainTable } from '../../bench/report.ts';
+import { runTrainCase, type TrainCaseResult } from '../../bench/training.ts';
 import { findTorchPython } from '../../bench/torch.ts';
 import { parseNumber } from './options.ts';
 
@@ -76,7 +77,7 @@ export function register(program: Command): void {
     .command('bench')
     .description('measure grid evaluation (and training) against the FMA ceiling, a naive WebGPU loop and PyTorch, on one adapter')
     .option('--json', 'print the results as JSON instead of the table')
-    .option('--quick', `the reference case (${REFERENCE_MODEL}) on a ${QUICK_GRID.nx}x${QUICK_GRID.ny} grid with short time budgets: a smoke run`)
+    .option('--quick', `a smoke run: the reference case (${REFERENCE_MODEL}, unless --models) on a ${QUICK_GRID.nx}x${QUICK_GRID.ny} grid (unless --grids), short time budgets, few training steps`)
     .option('--out <file>', 'also write the JSON results to FILE')
     .option('--models <list>', `comma-separated models of the ladder: ${BENCH_MODELS.map((m) => `${m.name} (${m.description})`).join('; ')}`)
     .option('--grids <list>', 'comma-separated grid sizes NX or NXxNY, each run for every model (default: each model\'s own)')
@@ -106,12 +107,19 @@ export function register(program: Command): void {
 
       const dir = mkdtempSync(join(tmpdir(), 'losscape-bench-'));
       const results: GridCaseResult[] = [];
+      const trains: TrainCaseResult[] = [];
       try {
         for (const c of cases) {
           results.push(await runGridCase({
             ctx, dir: join(dir, `${c.model.name}-${c.nx}x${c.ny}`), model: c.model, nx: c.nx, ny: c.ny, ceilingGflops: fma.gflops,
             naiveSeconds, python, torchSeconds, log,
           }));
+        }
+        if (flags.train) {
+          const steps = quick ? { warmup: 2, timed: 4 } : { warmup: 3, timed: 12 };
+          for (const m of models) {
+            trains.push(await runTrainCase({ ctx, dir: join(dir, `${m.name}-train`), model: m, steps, ceilingGflops: fma.gflops, python, log }));
+          }
         }
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -129,6 +137,7 @@ export function register(program: Command): void {
         targetsFor: ctx.adapter.isFallback ? 'software' : 'gpu',
         targets,
         grid: gridJson(results, targets),
+        train: trainJson(trains),
         valuesAgree,
       };
       const json = JSON.stringify(report, null, 2);
@@ -140,6 +149,10 @@ export function register(program: Command): void {
           + `${report.machine.cpus} CPUs (${report.machine.cpu}), load average ${fmtLoad(loadStart)} at start, ${fmtLoad(loadEnd)} at end`);
         console.log('');
         console.log(gridTable(results, targets));
+        if (trains.length > 0) {
+          console.log('');
+          console.log(trainTable(trains));
+        }
         console.log('');
         console.log(`targets (${report.targetsFor}): >= ${100 * targets.ofCeiling}% of the FMA ceiling`
           + `${targets.vsNaive ? `, >= ${targets.vsNaive}x naive` : ''}, >= ${targets.vsTorchLoop}x the PyTorch loop`
