@@ -113,7 +113,10 @@ export interface EngineMeasurement {
   /** Wall clock around the whole grid (GridEvaluator.values: every chunk evaluated and read back). */
   seconds: number;
   pointsPerSecond: number;
-  /** One full chunk timed by GPU timestamps after the grid (kernels only), when the adapter has them. */
+  /**
+   * One chunk timed by GPU timestamps after the grid (kernels only), when the adapter has them: a
+   * full chunk, or fewer points where a chunk would take more than a few seconds.
+   */
   gpuChunk: { points: number; ms: number; pointsPerSecond: number } | null;
 }
 
@@ -182,19 +185,22 @@ async function measureEngine(
     start = performance.now();
     const values = await grid.values(coords);
     const seconds = elapsed(start) / 1000;
-    const gpuChunk = await timeChunk(ctx, grid, coords);
+    // At most a chunk, and about GPU_CHUNK_SECONDS of work at the rate just measured.
+    const gpuChunk = await timeChunk(ctx, grid, coords, Math.max(1, Math.round(GPU_CHUNK_SECONDS * total / seconds)));
     return { values, m: { points: total, chunkPoints: grid.chunkPoints, compileMs, warmupMs, seconds, pointsPerSecond: total / seconds, gpuChunk } };
   } finally {
     grid.destroy();
   }
 }
 
-/** The GPU time of one full chunk's forward, or null without (plausible) timestamps. */
-async function timeChunk(ctx: GpuContext, grid: GridEvaluator, coords: Float32Array): Promise<EngineMeasurement['gpuChunk']> {
+const GPU_CHUNK_SECONDS = 5;
+
+/** The GPU time of one chunk's forward (of at most maxPoints points), or null without (plausible) timestamps. */
+async function timeChunk(ctx: GpuContext, grid: GridEvaluator, coords: Float32Array, maxPoints: number): Promise<EngineMeasurement['gpuChunk']> {
   const timer = new PassTimer(ctx, 1);
   try {
     if (!timer.available) return null;
-    const points = Math.min(grid.chunkPoints, coords.length / 2);
+    const points = Math.min(grid.chunkPoints, coords.length / 2, maxPoints);
     grid.plan.setCoords(coords.subarray(0, 2 * points));
     const start = performance.now();
     const encoder = ctx.device.createCommandEncoder({ label: 'bench timed chunk' });

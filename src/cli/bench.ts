@@ -83,8 +83,8 @@ export function register(program: Command): void {
     .option('--grids <list>', 'comma-separated grid sizes NX or NXxNY, each run for every model (default: each model\'s own)')
     .option('--no-torch', 'skip the PyTorch baselines')
     .option('--no-train', 'skip the training throughput')
-    .option('--naive-seconds <s>', 'time for the naive loop\'s sample of points (default 20, 3 with --quick)', positiveSeconds('--naive-seconds'))
-    .option('--torch-seconds <s>', 'time limit of each PyTorch mode (default 45, 10 with --quick)', positiveSeconds('--torch-seconds'))
+    .option('--naive-seconds <s>', 'time for the naive loop\'s sample of points (default 15, 3 with --quick)', positiveSeconds('--naive-seconds'))
+    .option('--torch-seconds <s>', 'time limit of each PyTorch mode (default 30, 10 with --quick)', positiveSeconds('--torch-seconds'))
     .action(async (flags: BenchFlags) => {
       const log = (line: string): void => {
         process.stderr.write(`bench: ${line}\n`);
@@ -93,8 +93,8 @@ export function register(program: Command): void {
       const models = flags.models ? parseModels(flags.models) : quick ? [benchModel(REFERENCE_MODEL)!] : [...LADDER];
       const grids = flags.grids ? parseGrids(flags.grids) : null;
       const cases = models.flatMap((m) => (grids ?? [quick ? QUICK_GRID : m.grid]).map((g) => ({ model: m, ...g })));
-      const naiveSeconds = flags.naiveSeconds ?? (quick ? 3 : 20);
-      const torchSeconds = flags.torchSeconds ?? (quick ? 10 : 45);
+      const naiveSeconds = flags.naiveSeconds ?? (quick ? 3 : 15);
+      const torchSeconds = flags.torchSeconds ?? (quick ? 10 : 30);
       const loadStart = loadavg();
 
       const ctx = await nodeGpu();
