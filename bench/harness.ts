@@ -20,6 +20,7 @@ import { directionsFromSafetensors, directionsToSafetensors, paramsToSafetensors
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { loadModel, loadTokens, readBytes } from '../src/node/files.ts';
 import { Rng } from '../src/util/rng.ts';
+import { PRESETS } from '../src/train/presets.ts';
 import { compareLosses, type GridCase, type LossComparison } from './report.ts';
 import { runTorchGrid, type TorchModeResult } from './torch.ts';
 
@@ -44,16 +45,16 @@ const model = (name: string, description: string, c: Partial<GPTConfig> & Pick<G
 });
 
 /**
- * The ladder, from the tiny training preset's shape to about a million
- * parameters (the small and base presets' shapes), all on 16 sequences of
- * 32 tokens of a 64-token vocabulary. `ref` is issue 6's reference case.
+ * The ladder, from the tiny training preset's model to about a million
+ * parameters (the small and base presets' models), all with a 64-token
+ * vocabulary on 16 sequences of 32 tokens. `ref` is issue 6's reference case.
  * Grids shrink as the models grow so that a SwiftShader run stays in minutes.
  */
 export const LADDER: readonly BenchModel[] = [
-  model('tiny', 'tiny preset shape: C32 L2 H4', { n_layer: 2, n_head: 4, n_embd: 32, block_size: 64 }, 33),
+  model('tiny', 'the tiny training preset\'s model', PRESETS.tiny.model, 33),
   model('ref', 'issue 6 reference: C64 L2 H4 V64 block 32', { n_layer: 2, n_head: 4, n_embd: 64 }, 33),
-  model('small', 'small preset shape: C64 L4 H4', { n_layer: 4, n_head: 4, n_embd: 64, block_size: 64 }, 17),
-  model('base', 'base preset shape: C128 L5 H4 (~1M parameters)', { n_layer: 5, n_head: 4, n_embd: 128, block_size: 128 }, 9),
+  model('small', 'the small preset\'s model', PRESETS.small.model, 17),
+  model('base', 'the base preset\'s model (~1M parameters)', PRESETS.base.model, 9),
 ];
 
 /** Not in the default ladder: odd sizes for smoke tests (n_embd 48, 3 heads, vocab 37, T 13, untied). */
