@@ -54,7 +54,7 @@ export const LADDER: readonly BenchModel[] = [
   model('tiny', 'the tiny training preset\'s model', PRESETS.tiny.model, 33),
   model('ref', 'issue 6 reference: C64 L2 H4 V64 block 32', { n_layer: 2, n_head: 4, n_embd: 64 }, 33),
   model('small', 'the small preset\'s model', PRESETS.small.model, 17),
-  model('base', 'the base preset\'s model (~1M parameters)', PRESETS.base.model, 9),
+  model('base', 'the base preset\'s model, ~1M parameters', PRESETS.base.model, 9),
 ];
 
 /** Not in the default ladder: odd sizes for smoke tests (n_embd 48, 3 heads, vocab 37, T 13, untied). */
