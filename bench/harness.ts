@@ -160,7 +160,7 @@ export interface GridCaseOptions {
   nx: number;
   ny: number;
   ceilingGflops: number;
-  /** Time for the naive loop's sample of points (it is sampled: too slow for a whole grid). */
+  /** Time for the naive loop's sample of points spread over the grid; null skips the naive loop. */
   naiveSeconds: number | null;
   /** A Python that imports torch, or null to skip the PyTorch baselines. */
   python: string | null;
