@@ -70,3 +70,141 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
 `,
   };
 }
+
+// ---------------------------------------------------------------- backward
+//
+// With p_ts = exp(scale q_t . k_s - lse_t) recomputed from the saved lse,
+// dp_ts = dy_t . v_s and D_t = sum_s p_ts dp_ts = dy_t . y_t (FlashAttention-2):
+//   dz_ts = p_ts (dp_ts - D_t)
+//   dq_t = scale sum_{s<=t} dz_ts k_s,  dk_s = scale sum_{t>=s} dz_ts q_t,  dv_s = sum_{t>=s} p_ts dy_t
+// Queries and keys get one invocation each, so no two invocations write the
+// same element and every sum runs in a fixed order. The head dimension is
+// unrolled into separate variables: weak shader compilers (SwiftShader)
+// spill a dynamically indexed private array to memory.
+
+/** WGSL statements `f(i)` for i in 0..n, one per line. */
+function unroll(n: number, f: (i: number) => string): string {
+  return Array.from({ length: n }, (_, i) => `  ${f(i)}`).join('\n');
+}
+
+/** `a0 * b0 + a1 * b1 + ...` as a chain of fma, for a dot product over the head. */
+function dot(n: number, a: (i: number) => string, b: (i: number) => string): string {
+  let s = '0.0';
+  for (let i = 0; i < n; i++) s = `fma(${a(i)}, ${b(i)}, ${s})`;
+  return s;
+}
+
+const ATTN_BACKWARD_HEADER = /* wgsl */ `
+struct U { B: u32, T: u32, C: u32, nHead: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+`;
+
+/**
+ * attention-backward-query: dq rows of dqkv and D_t = dy_t . y_t (to dsum) for each (b, h, t).
+ * bindings: u, qkv ([B*T][3C]), lse ([B][nHead][T]), y ([B*T][C]), dy ([B*T][C]), dqkv ([B*T][3C]), dsum ([B][nHead][T])
+ * dispatch: (ceil(B*nHead*T / 64), 1, 1)
+ */
+export function attentionBackwardQueryKernel(headSize: number): KernelDef {
+  const HS = headSize;
+  return {
+    name: `attention-backward-query/hs${HS}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'lse', kind: 'read' }, { name: 'y', kind: 'read' },
+      { name: 'dy', kind: 'read' }, { name: 'dqkv', kind: 'readwrite' }, { name: 'dsum', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `${ATTN_BACKWARD_HEADER}
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dsum: array<f32>;
+
+@compute @workgroup_size(${ATTN_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let g = gid.x;
+  if (g >= u.B * u.nHead * u.T) { return; }
+  let t = g % u.T;
+  let h = (g / u.T) % u.nHead;
+  let b = g / (u.T * u.nHead);
+  let C3 = 3u * u.C;
+  let seq = b * u.T;
+  let qBase = (seq + t) * C3 + h * ${HS}u;
+  let yBase = (seq + t) * u.C + h * ${HS}u;
+  let scale = inverseSqrt(${HS}.0);
+${unroll(HS, (i) => `let q${i} = qkv[qBase + ${i}u] * scale;`)}
+${unroll(HS, (i) => `let d${i} = dy[yBase + ${i}u];`)}
+${unroll(HS, (i) => `var dq${i} = 0.0;`)}
+  let D = ${dot(HS, (i) => `d${i}`, (i) => `y[yBase + ${i}u]`)};
+  let l = lse[g];
+  for (var s = 0u; s <= t; s++) {
+    let kBase = (seq + s) * C3 + u.C + h * ${HS}u;
+    let vBase = kBase + u.C;
+${unroll(HS, (i) => `  let k${i} = qkv[kBase + ${i}u];`)}
+    let score = ${dot(HS, (i) => `q${i}`, (i) => `k${i}`)};
+    let dp = ${dot(HS, (i) => `d${i}`, (i) => `qkv[vBase + ${i}u]`)};
+    let dz = exp(score - l) * (dp - D);
+${unroll(HS, (i) => `  dq${i} = fma(dz, k${i}, dq${i});`)}
+  }
+${unroll(HS, (i) => `dqkv[qBase + ${i}u] = dq${i} * scale;`)}
+  dsum[g] = D;
+}
+`,
+  };
+}
+
+/**
+ * attention-backward-key-value: dk and dv rows of dqkv for each (b, h, s).
+ * bindings: u, qkv, lse, dy, dsum (from the query kernel), dqkv
+ * dispatch: (ceil(B*nHead*T / 64), 1, 1)
+ */
+export function attentionBackwardKeyValueKernel(headSize: number): KernelDef {
+  const HS = headSize;
+  return {
+    name: `attention-backward-key-value/hs${HS}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'lse', kind: 'read' }, { name: 'dy', kind: 'read' },
+      { name: 'dsum', kind: 'read' }, { name: 'dqkv', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `${ATTN_BACKWARD_HEADER}
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read> dsum: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
+
+@compute @workgroup_size(${ATTN_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let g = gid.x;
+  if (g >= u.B * u.nHead * u.T) { return; }
+  let s = g % u.T;
+  let h = (g / u.T) % u.nHead;
+  let b = g / (u.T * u.nHead);
+  let C3 = 3u * u.C;
+  let seq = b * u.T;
+  let kBase = (seq + s) * C3 + u.C + h * ${HS}u;
+  let vBase = kBase + u.C;
+  let scale = inverseSqrt(${HS}.0);
+${unroll(HS, (i) => `let k${i} = qkv[kBase + ${i}u] * scale;`)}
+${unroll(HS, (i) => `let v${i} = qkv[vBase + ${i}u];`)}
+${unroll(HS, (i) => `var dk${i} = 0.0;`)}
+${unroll(HS, (i) => `var dv${i} = 0.0;`)}
+  let row0 = g - s;
+  for (var t = s; t < u.T; t++) {
+    let qBase = (seq + t) * C3 + h * ${HS}u;
+    let yBase = (seq + t) * u.C + h * ${HS}u;
+${unroll(HS, (i) => `  let q${i} = qkv[qBase + ${i}u];`)}
+${unroll(HS, (i) => `  let d${i} = dy[yBase + ${i}u];`)}
+    let score = ${dot(HS, (i) => `q${i}`, (i) => `k${i}`)};
+    let dp = ${dot(HS, (i) => `d${i}`, (i) => `v${i}`)};
+    let p = exp(score - lse[row0 + t]);
+    let dz = p * (dp - dsum[row0 + t]);
+${unroll(HS, (i) => `  dk${i} = fma(dz, q${i}, dk${i});`)}
+${unroll(HS, (i) => `  dv${i} = fma(p, d${i}, dv${i});`)}
+  }
+${unroll(HS, (i) => `dqkv[kBase + ${i}u] = dk${i} * scale;`)}
+${unroll(HS, (i) => `dqkv[vBase + ${i}u] = dv${i};`)}
+}
+`,
+  };
+}

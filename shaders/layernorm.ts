@@ -57,3 +57,95 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
 `,
   };
 }
+
+// ---------------------------------------------------------------- backward
+
+/**
+ * layernorm-backward (llm.c layernorm_backward), from the saved (mean, rstd):
+ * with n = (x - mean) * rstd and dn = dout * w,
+ *   dx[r][c] (+)= rstd * (dn - mean_c(dn) - n * mean_c(dn * n))
+ * `accumulate` adds to dx: the residual stream's gradient flows past the
+ * LayerNorm unchanged, and this adds the branch's part to it.
+ * bindings: u {rows, C, wOff}, theta, dout ([rows][C]), x ([rows][C]), stats ([rows] vec2 mean, rstd), dx ([rows][C])
+ * dispatch: (ceil(rows / 64), 1, 1)
+ */
+export function layerNormBackwardKernel(accumulate: boolean): KernelDef {
+  return {
+    name: `layernorm-backward${accumulate ? '/acc' : ''}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'theta', kind: 'read' }, { name: 'dout', kind: 'read' },
+      { name: 'x', kind: 'read' }, { name: 'stats', kind: 'read' }, { name: 'dx', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `
+struct U { rows: u32, C: u32, wOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> theta: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(${LN_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let r = gid.x;
+  if (r >= u.rows) { return; }
+  let base = r * u.C;
+  let mean = stats[r].x;
+  let rstd = stats[r].y;
+  var dnMean = 0.0;
+  var dnNormMean = 0.0;
+  for (var c = 0u; c < u.C; c++) {
+    let dn = dout[base + c] * theta[u.wOff + c];
+    dnMean += dn;
+    dnNormMean += dn * (x[base + c] - mean) * rstd;
+  }
+  dnMean /= f32(u.C);
+  dnNormMean /= f32(u.C);
+  for (var c = 0u; c < u.C; c++) {
+    let n = (x[base + c] - mean) * rstd;
+    let g = rstd * (dout[base + c] * theta[u.wOff + c] - dnMean - n * dnNormMean);
+    dx[base + c] = ${accumulate ? 'dx[base + c] + ' : ''}g;
+  }
+}
+`,
+  };
+}
+
+/**
+ * layernorm-param-grad: dw[c] = sum_r dout[r][c] * n[r][c], db[c] = sum_r dout[r][c],
+ * summed over r in order; written to the flat gradient at wOff (and bOff).
+ * bindings: u {rows, C, wOff, bOff}, dout, x, stats, grad
+ * dispatch: (ceil(C / 64), 1, 1)
+ */
+export function layerNormParamGradKernel(bias: boolean): KernelDef {
+  return {
+    name: `layernorm-param-grad${bias ? '' : '/nobias'}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'dout', kind: 'read' }, { name: 'x', kind: 'read' },
+      { name: 'stats', kind: 'read' }, { name: 'grad', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `
+struct U { rows: u32, C: u32, wOff: u32, bOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+
+@compute @workgroup_size(${LN_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= u.C) { return; }
+  var dw = 0.0;
+  ${bias ? 'var db = 0.0;' : ''}
+  for (var r = 0u; r < u.rows; r++) {
+    let g = dout[r * u.C + c];
+    dw = fma(g, (x[r * u.C + c] - stats[r].x) * stats[r].y, dw);
+    ${bias ? 'db += g;' : ''}
+  }
+  grad[u.wOff + c] = dw;
+  ${bias ? 'grad[u.bOff + c] = db;' : ''}
+}
+`,
+  };
+}

@@ -19,6 +19,10 @@
  *   barrier, then sweeps all rows (tokens) of the point against it, so each
  *   perturbed weight is formed once per point and column block instead of
  *   once per TM rows. The slab must fit the device's workgroup storage.
+ *
+ * The backward GEMMs (dX = dY W, dW = dY^T X) and the bias gradient's
+ * column sums follow at the end of the file, in the same register-tiled
+ * shape and tile parameters.
  */
 import { type KernelDef, type BindingDef } from '../src/gpu/kernel.ts';
 import { type Activation } from '../src/model/config.ts';
@@ -172,6 +176,145 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let col0 = (wg.x * ${WX}u + lid.x) * ${TN}u;
 ${slab ? '' : `  let row0 = (wg.y * ${WY}u + lid.y) * ${TM}u;`}
 ${body.join('\n')}
+}
+`,
+  };
+}
+
+// ---------------------------------------------------------------- backward
+
+export interface LinearGradOptions {
+  tile: GemmTile;
+  /** A is stored transposed, [K][M] (dW = dY^T X reads dY [rows][out] as A^T). */
+  transA: boolean;
+  /**
+   * Load A (when transA, along i) and B (along j) as vec4: needs M % 4 == 0
+   * (A), N % 4 == 0 (B), offsets that are multiples of 4, and TM (A) or TN
+   * (B) multiples of 4.
+   */
+  vec4A: boolean;
+  vec4B: boolean;
+  /** Add to `out` instead of overwriting it (the tied wte receives two gradients). */
+  accumulate: boolean;
+  /** Multiply each result by act'(pre[i][j]): the GELU backward fused into dX of mlp.c_proj. */
+  actGrad: Activation | null;
+}
+
+/** Workgroups for an [M x N] result of `linearGradKernel`. */
+export function linearGradWorkgroups(tile: GemmTile, M: number, N: number): [number, number, number] {
+  return [Math.ceil(N / (tile.WX * tile.TN)), Math.ceil(M / (tile.WY * tile.TM)), 1];
+}
+
+/**
+ * linear-grad: the backward GEMMs of a Linear layer, y = x W^T + b, in the
+ * same register-tiled shape as the forward family:
+ *
+ *   out[oOff + i*N + j] (+)= sum_k A(i,k) B(k,j)  (* act'(pre[i*N + j]))
+ *   A(i,k) = a[aOff + i*K + k], or a[aOff + k*M + i] when transA;  B(k,j) = b[bOff + k*N + j]
+ *
+ * dX = dY W:    M = rows, N = in, K = out; a = dY, b = W (theta at wOff, [out][in] is [K][N]).
+ * dW = dY^T X:  M = out, N = in, K = rows, transA; a = dY, b = X; out = the flat gradient at W's offset.
+ * Each invocation accumulates a TM x TN tile as outer products over k, in
+ * order, so the result is the same bit for bit on every run.
+ * bindings: u {M, N, K, aOff, bOff, oOff}, a, b, pre (when actGrad), out
+ * dispatch: linearGradWorkgroups(tile, M, N)
+ */
+export function linearGradKernel(o: LinearGradOptions): KernelDef {
+  const { TM, TN, WX, WY } = o.tile;
+  if (o.vec4A && (!o.transA || TM % 4 !== 0)) throw new Error('linear-grad: vec4A needs transA and TM % 4 == 0');
+  if (o.vec4B && TN % 4 !== 0) throw new Error('linear-grad: vec4B needs TN % 4 == 0');
+  const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, { name: 'a', kind: 'read' }, { name: 'b', kind: 'read' }];
+  if (o.actGrad) bindings.push({ name: 'pre', kind: 'read' });
+  bindings.push({ name: 'out', kind: 'readwrite' });
+  const rows = [...Array(TM).keys()];
+  const cols = [...Array(TN).keys()];
+  // B's columns as groups: TN/4 vec4 loads, or TN scalar loads.
+  const groups = o.vec4B ? [...Array(TN / 4).keys()] : cols;
+  const acc = o.vec4B ? 'vec4f' : 'f32';
+  const body: string[] = [];
+  if (o.vec4A) {
+    for (let q = 0; q < TM / 4; q++) body.push(`  let i4_${q} = min(row0 / 4u + ${q}u, u.M / 4u - 1u);`);
+  } else {
+    for (const i of rows) body.push(`  let i${i} = min(row0 + ${i}u, u.M - 1u);`);
+  }
+  if (o.vec4B) {
+    for (const g of groups) body.push(`  let j4_${g} = min(col0 / 4u + ${g}u, u.N / 4u - 1u);`);
+  } else {
+    for (const j of cols) body.push(`  let j${j} = min(col0 + ${j}u, u.N - 1u);`);
+  }
+  for (const i of rows) for (const g of groups) body.push(`  var acc${i}_${g} = ${acc}(0.0);`);
+  body.push('  for (var k = 0u; k < u.K; k++) {');
+  if (o.vec4A) {
+    for (let q = 0; q < TM / 4; q++) body.push(`    let x4_${q} = a[(u.aOff + k * u.M) / 4u + i4_${q}];`);
+    for (const i of rows) body.push(`    let x${i} = x4_${Math.floor(i / 4)}[${i % 4}];`);
+  } else {
+    for (const i of rows) body.push(`    let x${i} = a[u.aOff + ${o.transA ? `k * u.M + i${i}` : `i${i} * u.K + k`}];`);
+  }
+  for (const g of groups) {
+    body.push(o.vec4B ? `    let y${g} = b[(u.bOff + k * u.N) / 4u + j4_${g}];` : `    let y${g} = b[u.bOff + k * u.N + j${g}];`);
+  }
+  for (const i of rows) for (const g of groups) body.push(`    acc${i}_${g} = fma(${acc}(x${i}), y${g}, acc${i}_${g});`);
+  body.push('  }');
+  for (const i of rows) {
+    body.push(`  if (row0 + ${i}u < u.M) {`);
+    for (const j of cols) {
+      const value = o.vec4B ? `acc${i}_${Math.floor(j / 4)}[${j % 4}]` : `acc${i}_${j}`;
+      body.push(`    if (col0 + ${j}u < u.N) {`);
+      body.push(`      let e = (row0 + ${i}u) * u.N + col0 + ${j}u;`);
+      const scaled = o.actGrad ? `${value} * ${activationFn(o.actGrad)}_grad(pre[e])` : value;
+      body.push(`      out[u.oOff + e] = ${o.accumulate ? 'out[u.oOff + e] + ' : ''}${scaled};`);
+      body.push('    }');
+    }
+    body.push('  }');
+  }
+  const tag = `${o.transA ? 'tA' : 'nA'}${o.vec4A ? '4' : ''}${o.vec4B ? '/b4' : ''}/${TM}x${TN}/${WX}x${WY}${o.accumulate ? '/acc' : ''}${o.actGrad ? `/${o.actGrad}` : ''}`;
+  return {
+    name: `linear-grad/${tag}`,
+    bindings,
+    code: /* wgsl */ `
+struct U { M: u32, N: u32, K: u32, aOff: u32, bOff: u32, oOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<${o.vec4A ? 'vec4f' : 'f32'}>;
+@group(0) @binding(2) var<storage, read> b: array<${o.vec4B ? 'vec4f' : 'f32'}>;
+${o.actGrad ? '@group(0) @binding(3) var<storage, read> pre: array<f32>;' : ''}
+@group(0) @binding(${o.actGrad ? 4 : 3}) var<storage, read_write> out: array<f32>;
+${o.actGrad ? GELU_WGSL : ''}
+
+@compute @workgroup_size(${WX}, ${WY}, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let col0 = (wg.x * ${WX}u + lid.x) * ${TN}u;
+  let row0 = (wg.y * ${WY}u + lid.y) * ${TM}u;
+${body.join('\n')}
+}
+`,
+  };
+}
+
+export const COLSUM_WG = 64;
+
+/**
+ * column-sum: the bias gradient db = sum over rows of dY,
+ *   out[oOff + j] = sum_{r < rows} a[r*N + j], summed over r in order.
+ * bindings: u {rows, N, oOff}, a ([rows][N]), out
+ * dispatch: (ceil(N / 64), 1, 1)
+ */
+export function columnSumKernel(): KernelDef {
+  return {
+    name: 'column-sum',
+    bindings: [{ name: 'u', kind: 'uniform' }, { name: 'a', kind: 'read' }, { name: 'out', kind: 'readwrite' }],
+    code: /* wgsl */ `
+struct U { rows: u32, N: u32, oOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${COLSUM_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let j = gid.x;
+  if (j >= u.N) { return; }
+  var s = 0.0;
+  for (var r = 0u; r < u.rows; r++) { s += a[r * u.N + j]; }
+  out[u.oOff + j] = s;
 }
 `,
   };

@@ -102,3 +102,46 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 `,
   };
 }
+
+/**
+ * cross-entropy-backward: the gradient of the loss sum_n w_n ce_n / sum(w) with respect to the logits,
+ *   dlogits[n][v] = mask[n] * invWeight * (softmax(logits[n])_v - onehot(targets[n])_v),
+ * exactly 0 on rows of weight 0 (even where the logits are not finite).
+ * bindings: u {rows, V, invWeight}, logits ([rows][V]), targets, mask, dlogits ([rows][V])
+ * dispatch: (ceil(rows / 64), 1, 1)
+ */
+export function crossEntropyBackwardKernel(): KernelDef {
+  return {
+    name: 'cross-entropy-backward',
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'logits', kind: 'read' }, { name: 'targets', kind: 'read' },
+      { name: 'mask', kind: 'read' }, { name: 'dlogits', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `
+struct U { rows: u32, V: u32, invWeight: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<u32>;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
+
+@compute @workgroup_size(${LOSS_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let n = gid.x;
+  if (n >= u.rows) { return; }
+  let base = n * u.V;
+  let tgt = targets[n];
+  let coef = mask[n] * u.invWeight;
+  var mx = logits[base];
+  for (var v = 1u; v < u.V; v++) { mx = max(mx, logits[base + v]); }
+  var sum = 0.0;
+  for (var v = 0u; v < u.V; v++) { sum += exp(logits[base + v] - mx); }
+  let inv = 1.0 / sum;
+  for (var v = 0u; v < u.V; v++) {
+    let g = coef * (exp(logits[base + v] - mx) * inv - select(0.0, 1.0, v == tgt));
+    dlogits[base + v] = select(0.0, g, coef != 0.0);
+  }
+}
+`,
+  };
+}

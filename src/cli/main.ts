@@ -8,6 +8,8 @@ import { InputError } from '../model/config.ts';
 import { register as registerExport } from './export.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
+import { register as registerTrain } from './train.ts';
+import { register as registerSample } from './sample.ts';
 
 const program = new Command();
 program
@@ -21,6 +23,8 @@ const verbs = [
   registerInfo,
   registerEval,
   registerExport,
+  registerTrain,
+  registerSample,
 ];
 for (const register of verbs) register(program);
 

@@ -284,8 +284,17 @@ export class ForwardPlan {
    * so submit the encoder before encoding the next run.
    */
   encode(encoder: GPUCommandEncoder, count = this.options.points, outOffset = 0, timestampWrites?: GPUComputePassTimestampWrites): void {
-    writeBuffer(this.ctx, this.reduceUniform, reduceUniformWords(this.options.B * this.options.T, count, outOffset, 1 / this.maskWeight));
+    this.prepare(count, outOffset);
     encodeDispatches(encoder, this.dispatches, 'forward', timestampWrites, count);
+  }
+
+  /**
+   * Queues the uniform write that `encode` makes before recording, for a
+   * caller that records `dispatches` into its own pass (the training step
+   * puts forward, backward and optimizer into one).
+   */
+  prepare(count = this.options.points, outOffset = 0): void {
+    writeBuffer(this.ctx, this.reduceUniform, reduceUniformWords(this.options.B * this.options.T, count, outOffset, 1 / this.maskWeight));
   }
 
   destroy(): void {

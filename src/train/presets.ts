@@ -1,0 +1,38 @@
+/**
+ * Model and training presets for `losscape train --preset`. The vocabulary
+ * comes from the dataset; for modadd the sequence length is the dataset's
+ * (T = 4) whatever the preset says. Measured figures are in
+ * docs/readme/training.md.
+ */
+import { type GPTConfig } from '../model/config.ts';
+
+export interface Preset {
+  name: string;
+  description: string;
+  model: Omit<GPTConfig, 'vocab_size'>;
+  train: { steps: number; batchSize: number; lr: number; warmupSteps: number; saveEvery: number };
+}
+
+export const PRESETS: Readonly<Record<'tiny' | 'small' | 'base', Preset>> = {
+  tiny: {
+    name: 'tiny',
+    description: 'about 29K parameters; learns the grammar\'s words in about a minute on SwiftShader (2 CPU cores)',
+    model: { n_layer: 2, n_head: 4, n_embd: 32, block_size: 64, bias: true, activation: 'gelu', tie_embeddings: true },
+    train: { steps: 300, batchSize: 16, lr: 1e-2, warmupSteps: 20, saveEvery: 25 },
+  },
+  small: {
+    name: 'small',
+    description: 'about 210K parameters; minutes on a GPU, an hour or so on SwiftShader',
+    model: { n_layer: 4, n_head: 4, n_embd: 64, block_size: 64, bias: true, activation: 'gelu', tie_embeddings: true },
+    train: { steps: 2000, batchSize: 32, lr: 3e-3, warmupSteps: 100, saveEvery: 100 },
+  },
+  base: {
+    name: 'base',
+    description: 'about 1M parameters: a model worth a GPU',
+    model: { n_layer: 5, n_head: 4, n_embd: 128, block_size: 128, bias: true, activation: 'gelu', tie_embeddings: true },
+    train: { steps: 5000, batchSize: 32, lr: 1e-3, warmupSteps: 200, saveEvery: 250 },
+  },
+};
+
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
