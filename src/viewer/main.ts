@@ -9,12 +9,12 @@ import { attachOrbitControls, defaultOrbit } from './camera.ts';
 import { colormapTable } from '../export/colormaps.ts';
 import { isAbort, type LandscapeEngine, type TrainedRun } from './engine.ts';
 import { canvasPng, colormapBytes, download, heightmapBytes, recordWebm } from './exports.ts';
-import { attachDrop, pickFiles, readGridFile } from './files.ts';
+import { attachDrop, openFiles, pickFiles, readFiles } from './files.ts';
 import { Panel } from './gui.ts';
 import { advance, checkpointLines, lastCheckpoint } from './path.ts';
 import { type EvalProgress, type HeightField, heightFieldFromGrid } from './source.ts';
-import { defaultSettings, EVAL_KEYS, type SettingKey, type Settings } from './state.ts';
-import { syntheticEngine } from './synthetic.ts';
+import { realEngine } from './real-engine.ts';
+import { defaultSettings, EVAL_KEYS, type SettingKey, type Settings, settingsFromQuery } from './state.ts';
 import { minimapRect, View } from './view.ts';
 
 export type PageState = 'loading' | 'training' | 'evaluating' | 'ready' | 'error';
@@ -39,7 +39,6 @@ function errorText(e: unknown): string {
 const EVALUATE_DEBOUNCE_MS = 150;
 
 class App {
-  readonly settings: Settings = defaultSettings();
   readonly orbit = defaultOrbit();
   readonly panel: Panel;
   private run: TrainedRun | null = null;
@@ -55,11 +54,12 @@ class App {
   private idleWaiters: Array<() => void> = [];
   private lapWaiters: Array<() => void> = [];
 
-  constructor(readonly ctx: GpuContext, readonly view: View, readonly engine: LandscapeEngine) {
+  constructor(readonly ctx: GpuContext, readonly view: View, readonly engine: LandscapeEngine, readonly settings: Settings) {
     this.panel = new Panel(this.settings, {
       train: () => (this.job?.kind === 'train' ? this.cancel() : void this.train()),
       evaluate: () => (this.job?.kind === 'evaluate' ? this.cancel() : void this.evaluate()),
-      openFile: () => pickFiles((files) => void this.openFiles(files)),
+      openFiles: () => pickFiles(false, (files) => void this.openFiles(files)),
+      openFolder: () => pickFiles(true, (files) => void this.openFiles(files)),
       exportHeightmap: () => void this.exportPng('heightmap'),
       exportColormap: () => void this.exportPng('colormap'),
       screenshot: () => void this.screenshot(),
@@ -68,7 +68,7 @@ class App {
     view.scene.setColormap(this.settings.colormap);
     this.drawLegendBar();
     attachOrbitControls(view.canvas, this.orbit, () => { this.dirty = true; });
-    attachDrop(document.body, (files) => void this.openFiles(files));
+    attachDrop(document.body, (files) => void this.openFiles(files), (e) => this.fail(errorText(e)));
     new ResizeObserver(() => this.resize()).observe(view.canvas);
     this.resize();
     void ctx.device.lost.then((info) => this.fail(`the GPU device was lost (${info.reason}): ${info.message}`));
@@ -153,22 +153,33 @@ class App {
     });
   }
 
+  /** Opens dropped or picked files: a grid is shown as it is; a model, a run or directions are evaluated. */
   async openFiles(files: File[]): Promise<void> {
-    const file = files.find((f) => f.name.endsWith('.safetensors')) ?? files[0]!;
     await this.startJob('open', async (signal) => {
       setState('loading');
-      this.status(`opening ${file.name}…`);
-      const grid = await readGridFile(file);
+      this.status(`opening ${files.map((f) => f.name).join(', ')}…`);
+      const opened = openFiles(await readFiles(files));
       if (signal.aborted) return;
-      const field = heightFieldFromGrid(this.ctx, grid, file.name);
-      const points = grid.frames * grid.nx * grid.ny;
-      this.fieldFromFile = true;
-      this.settings.wormhole = grid.animated && grid.frames > 1;
       this.settings.playing = false;
+      if (opened.kind === 'grid') {
+        const { grid, name } = opened;
+        const field = heightFieldFromGrid(this.ctx, grid, name);
+        const points = grid.frames * grid.nx * grid.ny;
+        this.fieldFromFile = true;
+        this.settings.wormhole = grid.animated && grid.frames > 1;
+        this.panel.refresh(this.settings);
+        this.showField(field, { stride: 1, framesReady: grid.frames, pointsDone: points, pointsTotal: points }, true);
+        setState('ready');
+        this.status(`${name}: ${grid.nx}x${grid.ny}${grid.frames > 1 ? ` x ${grid.frames} frames` : ''}${grid.metadata.metric ? ` · ${grid.metadata.metric}` : ''}`);
+        return;
+      }
+      const run = await this.engine.open(opened, this.run);
+      if (signal.aborted) return;
+      this.run = run;
+      if (opened.directions) this.settings.directions = 'file';
+      else if (this.settings.directions === 'file' && !run.hasDirections) this.settings.directions = 'filter';
       this.panel.refresh(this.settings);
-      this.showField(field, { stride: 1, framesReady: grid.frames, pointsDone: points, pointsTotal: points }, true);
-      setState('ready');
-      this.status(`${file.name}: ${grid.nx}x${grid.ny}${grid.frames > 1 ? ` x ${grid.frames} frames` : ''}${grid.metadata.metric ? ` · ${grid.metadata.metric}` : ''}`);
+      void this.evaluate();
     });
   }
 
@@ -408,6 +419,7 @@ function base64(bytes: Uint8Array): string {
 
 async function main(): Promise<void> {
   setState('loading');
+  const settings = { ...defaultSettings(), ...settingsFromQuery(location.search) };
   if (!('gpu' in navigator) || !navigator.gpu) {
     noWebGpu('This browser has no WebGPU (navigator.gpu is missing)');
     return;
@@ -419,8 +431,8 @@ async function main(): Promise<void> {
   }
   const ctx = await createContext(adapter);
   const view = await View.create(ctx, $<HTMLCanvasElement>('view'));
-  const app = new App(ctx, view, syntheticEngine(ctx));
-  $('adapter').textContent = `${describeAdapter(ctx.adapter)} · engine: ${app.engine.name}`;
+  const app = new App(ctx, view, realEngine(ctx), settings);
+  $('adapter').textContent = describeAdapter(ctx.adapter);
   const hook: TestHook = {
     settings: app.settings,
     set: (partial) => app.set(partial),
