@@ -5,15 +5,16 @@
  * player; the page's state is reported in document.body.dataset.state.
  */
 import { createContext, describeAdapter, type GpuContext } from '../gpu/context.ts';
+import type { GPTConfig } from '../model/config.ts';
 import { attachOrbitControls, defaultOrbit } from './camera.ts';
 import { colormapTable } from '../export/colormaps.ts';
 import { isAbort, type LandscapeEngine, type TrainedRun } from './engine.ts';
-import { canvasPng, colormapBytes, download, heightmapBytes, recordWebm } from './exports.ts';
+import { canvasPng, colormapBytes, download, heightmapBytes, readFrame, recordWebm } from './exports.ts';
 import { attachDrop, openFiles, pickFiles, readFiles } from './files.ts';
 import { Panel } from './gui.ts';
 import { advance, checkpointLines, lastCheckpoint } from './path.ts';
 import { type EvalProgress, type HeightField, heightFieldFromGrid } from './source.ts';
-import { realEngine } from './real-engine.ts';
+import { EngineRun, realEngine } from './real-engine.ts';
 import { defaultSettings, EVAL_KEYS, type SettingKey, type Settings, settingsFromQuery } from './state.ts';
 import { minimapRect, View } from './view.ts';
 
@@ -41,7 +42,7 @@ const EVALUATE_DEBOUNCE_MS = 150;
 class App {
   readonly orbit = defaultOrbit();
   readonly panel: Panel;
-  private run: TrainedRun | null = null;
+  run: TrainedRun | null = null;
   private job: { kind: 'train' | 'evaluate' | 'open'; controller: AbortController } | null = null;
   private evaluateTimer: ReturnType<typeof setTimeout> | null = null;
   /** A field from a dropped file is not the engine's: toggling the wormhole only changes how it is shown. */
@@ -330,7 +331,7 @@ class App {
     $('legend').hidden = false;
   }
 
-  private currentFrame(): number {
+  currentFrame(): number {
     const field = this.field;
     return field && this.settings.wormhole && field.frames > 1 ? Math.round(this.settings.checkpoint) : 0;
   }
@@ -408,7 +409,18 @@ export interface TestHook {
   minimapRect(): { x: number; y: number; width: number; height: number };
   /** The 16-bit heightmap PNG of the shown frame, base64. */
   exportHeightmap(): Promise<string>;
+  /** The shown frame's heights, read back from the GPU buffer ([ny][nx]; NaN and Inf as null, as JSON has them). */
+  heights(): Promise<Array<number | null>>;
+  /** What the landscape was evaluated from: the model, its final weights and the evaluation batch. */
+  run(): RunSummary | null;
   openFiles(files: File[]): Promise<void>;
+}
+
+export interface RunSummary {
+  config: GPTConfig;
+  checkpoints: number;
+  final: number[];
+  batch: { B: number; T: number; idx: number[]; targets: number[]; mask: number[] | null };
 }
 
 function base64(bytes: Uint8Array): string {
@@ -448,6 +460,20 @@ async function main(): Promise<void> {
       return { x: box.left + r.x, y: box.top + r.y, width: r.width, height: r.height };
     },
     exportHeightmap: async () => base64(await app.pngBytes('heightmap')),
+    heights: async () => {
+      const f = app.field;
+      if (!f) throw new Error('no landscape is shown');
+      return Array.from(await readFrame(ctx, f, app.currentFrame()), (v) => (Number.isFinite(v) ? v : null));
+    },
+    run: () => {
+      const r = app.run;
+      if (!(r instanceof EngineRun)) return null;
+      const b = r.evalBatch;
+      return {
+        config: r.layout.config, checkpoints: r.checkpoints.length, final: Array.from(r.final.params),
+        batch: { B: b.B, T: b.T, idx: Array.from(b.idx), targets: Array.from(b.targets), mask: b.mask && Array.from(b.mask) },
+      };
+    },
     openFiles: (files) => app.openFiles(files),
   };
   (window as unknown as { losscape: TestHook }).losscape = hook;

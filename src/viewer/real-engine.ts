@@ -22,7 +22,7 @@ import { type GPTConfig, InputError } from '../model/config.ts';
 import { type ParamLayout, paramLayout } from '../model/params.ts';
 import { type ForwardBatch } from '../model/gpu-forward.ts';
 import { type Directions, directionsFromSafetensors } from '../io/formats.ts';
-import { type Dataset, DATASET_DEFAULT_SEED, makeDataset } from '../data/dataset.ts';
+import { type Batch, type Dataset, DATASET_DEFAULT_SEED, makeDataset } from '../data/dataset.ts';
 import { tokenizerFromJSON } from '../data/tokenizer.ts';
 import { makeDirections, normalizeDirection } from '../landscape/directions.ts';
 import { chooseChunkPoints, GridEvaluator, gridCoords, linspace } from '../landscape/grid.ts';
@@ -78,6 +78,9 @@ export const EVAL_SEQUENCES = { text: 8, modadd: 128 } as const;
 /** The viewer checkpoints about this many times in a run, so the path is smooth. */
 export const PATH_CHECKPOINTS = 24;
 
+/** The most grid points one chunk evaluates (the device's limits may allow fewer). */
+export const MAX_CHUNK_POINTS = 64;
+
 export type DatasetName = (typeof DATASETS)[number];
 
 /**
@@ -86,7 +89,7 @@ export type DatasetName = (typeof DATASETS)[number];
  * --eval-batch E` with K = ceil(N / PATH_CHECKPOINTS) and E from
  * EVAL_SEQUENCES.
  */
-export function viewerRun(settings: TrainSettings, dataset: Dataset): { config: GPTConfig; hyper: TrainHyper; evalSequences: number } {
+export function viewerRun(settings: TrainSettings, dataset: Dataset): { config: GPTConfig; hyper: TrainHyper } {
   const preset = PRESETS[settings.preset];
   const steps = settings.trainSteps;
   const saveEvery = Math.max(1, Math.ceil(steps / PATH_CHECKPOINTS));
@@ -103,8 +106,13 @@ export function viewerRun(settings: TrainSettings, dataset: Dataset): { config: 
     saveEvery,
     valEvery: saveEvery,
   };
-  const evalSequences = dataset.evalSequences === null ? EVAL_SEQUENCES.text : Math.min(EVAL_SEQUENCES.modadd, dataset.evalSequences);
-  return { config, hyper, evalSequences };
+  return { config, hyper };
+}
+
+/** The fixed evaluation batch of a built-in dataset for sequences of T tokens (EVAL_SEQUENCES of them). */
+export function viewerEvalBatch(dataset: Dataset, T: number): Batch {
+  const sequences = dataset.evalSequences === null ? EVAL_SEQUENCES.text : Math.min(EVAL_SEQUENCES.modadd, dataset.evalSequences);
+  return dataset.evalBatch(sequences, T, DATASET_DEFAULT_SEED);
 }
 
 /** The plane of a landscape: its directions and how they were made. */
@@ -180,8 +188,7 @@ export function realEngine(ctx: GpuContext): LandscapeEngine {
     const name = DATASETS.find((d) => JSON.stringify(dataset(d).tokenizer.toJSON()) === wanted);
     if (!name) throw new InputError(`${missing}: its tokenizer.json is not that of a built-in dataset (${DATASETS.join(', ')})`);
     const ds = dataset(name);
-    const T = ds.sequenceLength ?? config.block_size;
-    return ds.evalBatch(ds.evalSequences === null ? EVAL_SEQUENCES.text : Math.min(EVAL_SEQUENCES.modadd, ds.evalSequences), T, DATASET_DEFAULT_SEED);
+    return viewerEvalBatch(ds, ds.sequenceLength ?? config.block_size);
   };
 
   const asRun = (run: TrainedRun): EngineRun => {
@@ -192,9 +199,9 @@ export function realEngine(ctx: GpuContext): LandscapeEngine {
   return {
     async train(settings, onProgress, signal): Promise<TrainedRun> {
       const ds = dataset(settings.dataset);
-      const { config, hyper, evalSequences } = viewerRun(settings, ds);
+      const { config, hyper } = viewerRun(settings, ds);
       const layout = paramLayout(config);
-      const evalBatch = ds.evalBatch(evalSequences, hyper.seqLen, DATASET_DEFAULT_SEED);
+      const evalBatch = viewerEvalBatch(ds, hyper.seqLen);
       const checkpoints: RunCheckpoint[] = [];
       const result = await train(ctx, kernels, {
         layout, dataset: ds, evalBatch, hyper, signal,
@@ -232,9 +239,9 @@ export function realEngine(ctx: GpuContext): LandscapeEngine {
       const frames = settings.wormhole ? run.checkpoints.length : 1;
       const perFrame = n * n;
       const order = latticeOrder(n, n);
-      // Chunks no larger than the first lattice (or a wormhole frame): the picture refines chunk by chunk.
-      const firstLattice = frames === 1 ? order.levels[0]!.end : perFrame;
-      const chunkPoints = Math.min(chooseChunkPoints(ctx, run.layout, run.evalBatch.B, run.evalBatch.T), firstLattice);
+      // Small chunks: the picture refines chunk by chunk, and a cancelled evaluation leaves little work in
+      // flight (on SwiftShader a chunk of 64 points of 512 tokens of the tiny model takes seconds).
+      const chunkPoints = Math.min(chooseChunkPoints(ctx, run.layout, run.evalBatch.B, run.evalBatch.T), MAX_CHUNK_POINTS);
       const evaluator = await GridEvaluator.create(ctx, kernels, run.layout, run.evalBatch, { centre: run.final.params, d1: plane.d1, d2: plane.d2 }, {
         metric: settings.metric, chunkPoints,
       });
@@ -278,7 +285,7 @@ export function realEngine(ctx: GpuContext): LandscapeEngine {
         path.a.forEach((a, t) => pathCoords.set([a, path.b[t]!], 2 * t));
         path.planeLoss.set(await evaluator.values(pathCoords, undefined, signal));
         // A checkpoint's own loss: the plane re-centred on it, at (0, 0), where the kernels' weights
-        // fma(0, d, theta) are exactly theta; this saves compiling a second (plain) forward.
+        // theta + 0 d1 + 0 d2 are exactly theta; this saves compiling a second (plain) forward.
         const origin = new Float32Array(2);
         for (let t = 0; t < run.checkpoints.length; t++) {
           evaluator.setCentre(run.checkpoints[t]!.params);

@@ -55,8 +55,8 @@ export interface Settings {
 export type SettingKey = keyof Settings;
 
 /** The default run and grid: chosen so that the whole default flow takes about a minute on SwiftShader (docs/readme/viewer.md). */
-export const DEFAULT_TRAIN_STEPS = 300;
-export const DEFAULT_RESOLUTION = 33;
+export const DEFAULT_TRAIN_STEPS = 150;
+export const DEFAULT_RESOLUTION = 25;
 
 export function defaultSettings(): Settings {
   return {
