@@ -113,9 +113,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * layernorm-param-grad: dw[c] = sum_r dout[r][c] * n[r][c], db[c] = sum_r dout[r][c],
- * summed over r in order; written to the flat gradient at wOff (and bOff).
- * bindings: u {rows, C, wOff, bOff}, dout, x, stats, grad
- * dispatch: (ceil(C / 64), 1, 1)
+ * over the rows of slice z, [z*rPer, (z+1)*rPer), in order; written to
+ * grad[wOff + z*stride + c] (and grad[bOff + z*stride + c]): with one slice the
+ * gradient itself, with more the partial sums for `sumSlicesKernel`.
+ * bindings: u {rows, C, wOff, bOff, rPer, stride}, dout, x, stats, grad
+ * dispatch: (ceil(C / 64), slices, 1)
  */
 export function layerNormParamGradKernel(bias: boolean): KernelDef {
   return {
@@ -125,7 +127,7 @@ export function layerNormParamGradKernel(bias: boolean): KernelDef {
       { name: 'stats', kind: 'read' }, { name: 'grad', kind: 'readwrite' },
     ],
     code: /* wgsl */ `
-struct U { rows: u32, C: u32, wOff: u32, bOff: u32 }
+struct U { rows: u32, C: u32, wOff: u32, bOff: u32, rPer: u32, stride: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -136,15 +138,17 @@ struct U { rows: u32, C: u32, wOff: u32, bOff: u32 }
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
   if (c >= u.C) { return; }
+  let first = gid.y * u.rPer;
+  let end = min(first + u.rPer, u.rows);
   var dw = 0.0;
   ${bias ? 'var db = 0.0;' : ''}
-  for (var r = 0u; r < u.rows; r++) {
+  for (var r = first; r < end; r++) {
     let g = dout[r * u.C + c];
     dw = fma(g, (x[r * u.C + c] - stats[r].x) * stats[r].y, dw);
     ${bias ? 'db += g;' : ''}
   }
-  grad[u.wOff + c] = dw;
-  ${bias ? 'grad[u.bOff + c] = db;' : ''}
+  grad[u.wOff + gid.y * u.stride + c] = dw;
+  ${bias ? 'grad[u.bOff + gid.y * u.stride + c] = db;' : ''}
 }
 `,
   };

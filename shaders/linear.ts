@@ -21,8 +21,8 @@
  *   once per TM rows. The slab must fit the device's workgroup storage.
  *
  * The backward GEMMs (dX = dY W, dW = dY^T X) and the bias gradient's
- * column sums follow at the end of the file, in the same register-tiled
- * shape and tile parameters.
+ * column sums follow at the end of the file, register-tiled with the same
+ * tile parameters.
  */
 import { type KernelDef, type BindingDef } from '../src/gpu/kernel.ts';
 import { type Activation } from '../src/model/config.ts';
@@ -43,15 +43,16 @@ export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
 
 /**
  * The GEMM shape for an adapter. SwiftShader runs invocations as 4-wide SIMD
- * lanes where every buffer load is a per-lane gather while spills to the
- * stack are cheap, so very tall register tiles win: measured on 2 cores for
- * the 256->64 MLP projection, 32x4 reached ~2.5 GFLOP/s against ~0.9 for
- * 4x4 (bench/README.md). GPUs have far fewer registers per invocation: a
- * 4x4 tile of vec4 accumulators with the weight slab in workgroup memory.
+ * lanes where every buffer load is a per-lane gather, so tall register tiles
+ * (more FMAs per load) beat the 4x4 that suits GPUs; past 8x4 the gain
+ * measured on 2 cores was lost in noise while compile time grew steeply
+ * (about 1 s for 8x4, 17 s for 32x4 per kernel under load). GPUs have far
+ * fewer registers per invocation: a 4x4 tile of vec4 accumulators with the
+ * weight slab in workgroup memory.
  */
 export function gemmFor(adapter: { isFallback: boolean }): { strategy: GemmStrategy; tile: GemmTile } {
   return adapter.isFallback
-    ? { strategy: 'register', tile: { TM: 32, TN: 4, WX: 8, WY: 8 } }
+    ? { strategy: 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 } }
     : { strategy: 'slab', tile: DEFAULT_TILE };
 }
 
@@ -200,9 +201,9 @@ export interface LinearGradOptions {
   actGrad: Activation | null;
 }
 
-/** Workgroups for an [M x N] result of `linearGradKernel`. */
-export function linearGradWorkgroups(tile: GemmTile, M: number, N: number): [number, number, number] {
-  return [Math.ceil(N / (tile.WX * tile.TN)), Math.ceil(M / (tile.WY * tile.TM)), 1];
+/** Workgroups for an [M x N] result of `linearGradKernel`, in `slices` slices of k. */
+export function linearGradWorkgroups(tile: GemmTile, M: number, N: number, slices = 1): [number, number, number] {
+  return [Math.ceil(N / (tile.WX * tile.TN)), Math.ceil(M / (tile.WY * tile.TM)), slices];
 }
 
 /**
@@ -215,9 +216,12 @@ export function linearGradWorkgroups(tile: GemmTile, M: number, N: number): [num
  * dX = dY W:    M = rows, N = in, K = out; a = dY, b = W (theta at wOff, [out][in] is [K][N]).
  * dW = dY^T X:  M = out, N = in, K = rows, transA; a = dY, b = X; out = the flat gradient at W's offset.
  * Each invocation accumulates a TM x TN tile as outer products over k, in
- * order, so the result is the same bit for bit on every run.
- * bindings: u {M, N, K, aOff, bOff, oOff}, a, b, pre (when actGrad), out
- * dispatch: linearGradWorkgroups(tile, M, N)
+ * order, so the result is the same bit for bit on every run. With slices
+ * (dispatch z > 1), workgroup z sums k in [z*kPer, (z+1)*kPer) only and
+ * writes its partial result at out[oOff + z*M*N + ...], for `sumSlicesKernel`
+ * to add up: a dW over many rows then runs in parallel over the rows too.
+ * bindings: u {M, N, K, aOff, bOff, oOff, kPer}, a, b, pre (when actGrad), out
+ * dispatch: linearGradWorkgroups(tile, M, N, slices)
  */
 export function linearGradKernel(o: LinearGradOptions): KernelDef {
   const { TM, TN, WX, WY } = o.tile;
@@ -243,7 +247,8 @@ export function linearGradKernel(o: LinearGradOptions): KernelDef {
     for (const j of cols) body.push(`  let j${j} = min(col0 + ${j}u, u.N - 1u);`);
   }
   for (const i of rows) for (const g of groups) body.push(`  var acc${i}_${g} = ${acc}(0.0);`);
-  body.push('  for (var k = 0u; k < u.K; k++) {');
+  body.push('  let kEnd = min(kBegin + u.kPer, u.K);');
+  body.push('  for (var k = kBegin; k < kEnd; k++) {');
   if (o.vec4A) {
     for (let q = 0; q < TM / 4; q++) body.push(`    let x4_${q} = a[(u.aOff + k * u.M) / 4u + i4_${q}];`);
     for (const i of rows) body.push(`    let x${i} = x4_${Math.floor(i / 4)}[${i % 4}];`);
@@ -262,7 +267,7 @@ export function linearGradKernel(o: LinearGradOptions): KernelDef {
       body.push(`    if (col0 + ${j}u < u.N) {`);
       body.push(`      let e = (row0 + ${i}u) * u.N + col0 + ${j}u;`);
       const scaled = o.actGrad ? `${value} * ${activationFn(o.actGrad)}_grad(pre[e])` : value;
-      body.push(`      out[u.oOff + e] = ${o.accumulate ? 'out[u.oOff + e] + ' : ''}${scaled};`);
+      body.push(`      out[o + e] = ${o.accumulate ? 'out[o + e] + ' : ''}${scaled};`);
       body.push('    }');
     }
     body.push('  }');
@@ -272,7 +277,7 @@ export function linearGradKernel(o: LinearGradOptions): KernelDef {
     name: `linear-grad/${tag}`,
     bindings,
     code: /* wgsl */ `
-struct U { M: u32, N: u32, K: u32, aOff: u32, bOff: u32, oOff: u32 }
+struct U { M: u32, N: u32, K: u32, aOff: u32, bOff: u32, oOff: u32, kPer: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<${o.vec4A ? 'vec4f' : 'f32'}>;
 @group(0) @binding(2) var<storage, read> b: array<${o.vec4B ? 'vec4f' : 'f32'}>;
@@ -284,6 +289,8 @@ ${o.actGrad ? GELU_WGSL : ''}
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let col0 = (wg.x * ${WX}u + lid.x) * ${TN}u;
   let row0 = (wg.y * ${WY}u + lid.y) * ${TM}u;
+  let kBegin = wg.z * u.kPer;
+  let o = u.oOff + wg.z * u.M * u.N;
 ${body.join('\n')}
 }
 `,
@@ -293,17 +300,18 @@ ${body.join('\n')}
 export const COLSUM_WG = 64;
 
 /**
- * column-sum: the bias gradient db = sum over rows of dY,
- *   out[oOff + j] = sum_{r < rows} a[r*N + j], summed over r in order.
- * bindings: u {rows, N, oOff}, a ([rows][N]), out
- * dispatch: (ceil(N / 64), 1, 1)
+ * column-sum: the bias gradient db = sum over rows of dY, in slices of rows:
+ *   out[oOff + z*N + j] = sum_{r in [z*rPer, (z+1)*rPer)} a[r*N + j], summed over r in order
+ * (one slice: the whole sum; more: partial sums for `sumSlicesKernel`).
+ * bindings: u {rows, N, oOff, rPer}, a ([rows][N]), out
+ * dispatch: (ceil(N / 64), slices, 1)
  */
 export function columnSumKernel(): KernelDef {
   return {
     name: 'column-sum',
     bindings: [{ name: 'u', kind: 'uniform' }, { name: 'a', kind: 'read' }, { name: 'out', kind: 'readwrite' }],
     code: /* wgsl */ `
-struct U { rows: u32, N: u32, oOff: u32 }
+struct U { rows: u32, N: u32, oOff: u32, rPer: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -312,9 +320,41 @@ struct U { rows: u32, N: u32, oOff: u32 }
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let j = gid.x;
   if (j >= u.N) { return; }
+  let first = gid.y * u.rPer;
+  let end = min(first + u.rPer, u.rows);
   var s = 0.0;
-  for (var r = 0u; r < u.rows; r++) { s += a[r * u.N + j]; }
-  out[u.oOff + j] = s;
+  for (var r = first; r < end; r++) { s += a[r * u.N + j]; }
+  out[u.oOff + gid.y * u.N + j] = s;
+}
+`,
+  };
+}
+
+export const SUM_SLICES_WG = 64;
+
+/**
+ * sum-slices: adds up the partial results of sliced reductions, slice by slice in order:
+ *   out[oOff + e] (+)= sum_{s < slices} part[pOff + s*stride + e], for e < count
+ * bindings: u {count, slices, stride, pOff, oOff}, part, out
+ * dispatch: (ceil(count / 64), 1, 1)
+ */
+export function sumSlicesKernel(accumulate: boolean): KernelDef {
+  return {
+    name: `sum-slices${accumulate ? '/acc' : ''}`,
+    bindings: [{ name: 'u', kind: 'uniform' }, { name: 'part', kind: 'read' }, { name: 'out', kind: 'readwrite' }],
+    code: /* wgsl */ `
+struct U { count: u32, slices: u32, stride: u32, pOff: u32, oOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${SUM_SLICES_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let e = gid.x;
+  if (e >= u.count) { return; }
+  var s = ${accumulate ? 'out[u.oOff + e]' : '0.0'};
+  for (var z = 0u; z < u.slices; z++) { s += part[u.pOff + z * u.stride + e]; }
+  out[u.oOff + e] = s;
 }
 `,
   };

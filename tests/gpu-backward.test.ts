@@ -15,9 +15,9 @@ import {
   backward, causalAttention, causalAttentionBackward, crossEntropyBackward, embeddingBackward, forward, geluBackward,
   layerNorm, layerNormBackward, linearBackward,
 } from '../src/model/reference.ts';
-import { BackwardPlan, gpuGradient } from '../src/model/gpu-backward.ts';
+import { BackwardPlan, defaultTargetWorkgroups, gpuGradient, rowSlices } from '../src/model/gpu-backward.ts';
 import { ForwardPlan } from '../src/model/gpu-forward.ts';
-import { DEFAULT_TILE, columnSumKernel, linearGradKernel, linearGradWorkgroups } from '../shaders/linear.ts';
+import { DEFAULT_TILE, columnSumKernel, linearGradKernel, linearGradWorkgroups, sumSlicesKernel } from '../shaders/linear.ts';
 import { layerNormBackwardKernel, layerNormParamGradKernel } from '../shaders/layernorm.ts';
 import { attentionBackwardKeyValueKernel, attentionBackwardQueryKernel } from '../shaders/attention.ts';
 import { embeddingBackwardPositionKernel, embeddingBackwardTokenKernel } from '../shaders/embedding.ts';
@@ -116,17 +116,26 @@ describe('backward kernels vs the reference, one op at a time', () => {
       const tile = DEFAULT_TILE;
       const vec4A = outDim % 4 === 0;
       const vec4B = inDim % 4 === 0;
-      const dx = await h.run(linearGradKernel({ tile, transA: false, vec4A: false, vec4B, accumulate: false, actGrad: null }), [N, inDim, outDim, 0, wOff, 0],
+      const dx = await h.run(linearGradKernel({ tile, transA: false, vec4A: false, vec4B, accumulate: false, actGrad: null }), [N, inDim, outDim, 0, wOff, 0, outDim],
         { a: dy, b: theta, out: new Float32Array(N * inDim) }, linearGradWorkgroups(tile, N, inDim), ['out']);
       expect(relErr(dx.out!, refDx)).toBeLessThan(1e-4);
       // dW lands at offset 8 of `out`, added to the prior values there.
-      const dw = await h.run(linearGradKernel({ tile, transA: true, vec4A, vec4B, accumulate: true, actGrad: null }), [outDim, inDim, N, 0, 0, 8],
-        { a: dy, b: x, out: prior }, linearGradWorkgroups(tile, outDim, inDim), ['out']);
-      const refW = Float64Array.from({ length: outDim * inDim }, (_, i) => prior[8 + i]! + dW[wOff + i]!);
-      expect(relErr(dw.out!.subarray(8, 8 + outDim * inDim), refW)).toBeLessThan(1e-4);
+      const size = outDim * inDim;
+      const dwKernel = (accumulate: boolean): KernelDef => linearGradKernel({ tile, transA: true, vec4A, vec4B, accumulate, actGrad: null });
+      const dw = await h.run(dwKernel(true), [outDim, inDim, N, 0, 0, 8, N], { a: dy, b: x, out: prior }, linearGradWorkgroups(tile, outDim, inDim), ['out']);
+      const refW = Float64Array.from({ length: size }, (_, i) => prior[8 + i]! + dW[wOff + i]!);
+      expect(relErr(dw.out!.subarray(8, 8 + size), refW)).toBeLessThan(1e-4);
       expect(Array.from(dw.out!.subarray(0, 8))).toEqual(Array.from(prior.subarray(0, 8)));
-      const sums = await h.run(columnSumKernel(), [N, outDim, 4], { a: dy, out: new Float32Array(outDim + 4) }, [Math.ceil(outDim / 64), 1, 1], ['out']);
+      // In 3 slices of 9, 9 and 8 rows, then added up onto the prior values.
+      const parts = await h.run(dwKernel(false), [outDim, inDim, N, 0, 0, 0, 9], { a: dy, b: x, out: new Float32Array(3 * size) },
+        linearGradWorkgroups(tile, outDim, inDim, 3), ['out']);
+      const summed = await h.run(sumSlicesKernel(true), [size, 3, size, 0, 8], { part: parts.out!, out: prior }, [Math.ceil(size / 64), 1, 1], ['out']);
+      expect(relErr(summed.out!.subarray(8, 8 + size), refW)).toBeLessThan(1e-4);
+      const sums = await h.run(columnSumKernel(), [N, outDim, 4, N], { a: dy, out: new Float32Array(outDim + 4) }, [Math.ceil(outDim / 64), 1, 1], ['out']);
       expect(relErr(sums.out!.subarray(4), db)).toBeLessThan(1e-4);
+      const sliced = await h.run(columnSumKernel(), [N, outDim, 0, 7], { a: dy, out: new Float32Array(4 * outDim) }, [Math.ceil(outDim / 64), 4, 1], ['out']);
+      const bsum = await h.run(sumSlicesKernel(false), [outDim, 4, outDim, 0, 0], { part: sliced.out!, out: new Float32Array(outDim) }, [Math.ceil(outDim / 64), 1, 1], ['out']);
+      expect(relErr(bsum.out!, db)).toBeLessThan(1e-4);
     });
   }
 
@@ -141,7 +150,7 @@ describe('backward kernels vs the reference, one op at a time', () => {
       const dx = linearBackward(f64(dy), new Float64Array(N * inDim), N, inDim, outDim, f64(theta), 0, new Float64Array(theta.length), null, 0);
       const ref = geluBackward(f64(pre), dx, act);
       const tile = { TM: 2, TN: 4, WX: 8, WY: 4 };
-      const out = await h.run(linearGradKernel({ tile, transA: false, vec4A: false, vec4B: true, accumulate: false, actGrad: act }), [N, inDim, outDim, 0, 0, 0],
+      const out = await h.run(linearGradKernel({ tile, transA: false, vec4A: false, vec4B: true, accumulate: false, actGrad: act }), [N, inDim, outDim, 0, 0, 0, outDim],
         { a: dy, b: theta, pre, out: new Float32Array(N * inDim) }, linearGradWorkgroups(tile, N, inDim), ['out']);
       expect(relErr(out.out!, ref)).toBeLessThan(1e-4);
     });
@@ -163,9 +172,15 @@ describe('backward kernels vs the reference, one op at a time', () => {
     const refDx = layerNormBackward(f64(dout), f64(x), ln.mean, ln.rstd, N, C, f64(theta), 0, grads, grads, C);
     const { dx } = await h.run(layerNormBackwardKernel(true), [N, C, 0], { theta, dout, x, stats, dx: resid.slice() }, [1, 1, 1], ['dx']);
     expect(relErr(dx!, refDx.map((v, i) => v + resid[i]!))).toBeLessThan(1e-4);
-    const { grad } = await h.run(layerNormParamGradKernel(true), [N, C, 4, 4 + C], { dout, x, stats, grad: new Float32Array(4 + 2 * C) }, [1, 1, 1], ['grad']);
+    const { grad } = await h.run(layerNormParamGradKernel(true), [N, C, 4, 4 + C, N, 0], { dout, x, stats, grad: new Float32Array(4 + 2 * C) }, [1, 1, 1], ['grad']);
     expect(relErr(grad!.subarray(4, 4 + C), grads.subarray(0, C))).toBeLessThan(1e-4);
     expect(relErr(grad!.subarray(4 + C), grads.subarray(C))).toBeLessThan(1e-4);
+    // In 2 slices of 13 rows: [dw | db] per slice, then each added up.
+    const parts = await h.run(layerNormParamGradKernel(true), [N, C, 0, C, 13, 2 * C], { dout, x, stats, grad: new Float32Array(4 * C) }, [1, 2, 1], ['grad']);
+    const dw = await h.run(sumSlicesKernel(false), [C, 2, 2 * C, 0, 0], { part: parts.grad!, out: new Float32Array(C) }, [1, 1, 1], ['out']);
+    const db = await h.run(sumSlicesKernel(false), [C, 2, 2 * C, C, 0], { part: parts.grad!, out: new Float32Array(C) }, [1, 1, 1], ['out']);
+    expect(relErr(dw.out!, grads.subarray(0, C))).toBeLessThan(1e-4);
+    expect(relErr(db.out!, grads.subarray(C))).toBeLessThan(1e-4);
   });
 
   it('causal attention backward: dq, dk, dv from the saved log-sum-exp', async () => {
@@ -244,25 +259,28 @@ function randomParams(cfg: GPTConfig, seed: number): Float32Array {
   return p;
 }
 
-const MODELS: Array<[string, Partial<GPTConfig>, boolean]> = [
-  ['untied, bias false, gelu_tanh (C48 h3 V37 T13)', {}, false],
-  ['tied, bias, exact gelu, 3 layers, a loss mask', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, true],
-  ['C30 h5 (in_features not a multiple of 4), T13 of block 20', { n_embd: 30, n_head: 5, block_size: 20, bias: true }, false],
+const MODELS: Array<[string, Partial<GPTConfig>, boolean, number]> = [
+  ['untied, bias false, gelu_tanh (C48 h3 V37 T13)', {}, false, B],
+  ['tied, bias, exact gelu, 3 layers, a loss mask', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, true, B],
+  ['C30 h5 (in_features not a multiple of 4), T13 of block 20', { n_embd: 30, n_head: 5, block_size: 20, bias: true }, false, B],
+  ['10 sequences (130 rows): the sums over rows run in slices', { bias: true, n_layer: 1 }, false, 10],
 ];
 
 describe('the whole model\'s gradient vs the reference backward', () => {
-  for (const [name, over, masked] of MODELS) {
+  for (const [name, over, masked, batch] of MODELS) {
     it(name, async () => {
       const ctx = await nodeGpu();
       const cfg = config(over);
       const layout = paramLayout(cfg);
+      const rows = batch * T;
+      if (batch > B) expect(rowSlices([2, 3, 1], rows, defaultTargetWorkgroups(ctx)).slices).toBe(2);
       const params = randomParams(cfg, 21);
-      const idx = randomTokens(N, V, 22);
-      const targets = randomTokens(N, V, 23);
-      const mask = masked ? Float32Array.from({ length: N }, (_, n) => (n % T === T - 1 ? 1 : n % 4 === 0 ? 0.5 : 0)) : null;
-      const ref = forward(layout, params, idx, targets, B, T, mask);
+      const idx = randomTokens(rows, V, 22);
+      const targets = randomTokens(rows, V, 23);
+      const mask = masked ? Float32Array.from({ length: rows }, (_, n) => (n % T === T - 1 ? 1 : n % 4 === 0 ? 0.5 : 0)) : null;
+      const ref = forward(layout, params, idx, targets, batch, T, mask);
       const refGrad = backward(layout, params, ref, targets, mask);
-      const gpu = await gpuGradient(ctx, new KernelCache(ctx), layout, params, { B, T, idx, targets, mask });
+      const gpu = await gpuGradient(ctx, new KernelCache(ctx), layout, params, { B: batch, T, idx, targets, mask });
       expect(Math.abs(gpu.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
       for (const t of layout.tensors) {
         expect(relErr(gpu.grad, refGrad, t.offset, t.offset + t.size), t.name).toBeLessThan(1e-4);

@@ -1,8 +1,15 @@
 /**
- * GPU AdamW against the reference step (src/train/adamw.ts), and the
- * training engine: determinism, resume, and that it learns.
+ * GPU AdamW against the reference step (src/train/adamw.ts), the training
+ * engine (determinism, resume), and a few steps of training against
+ * PyTorch's nanoGPT loop.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadModel } from '../src/node/files.ts';
+import { parseSafetensors } from '../src/io/safetensors.ts';
+import { type Batch, batchFromTokens } from '../src/data/batch.ts';
+import { type Dataset } from '../src/data/dataset.ts';
 import { nodeGpu } from '../src/node/gpu.ts';
 import { KernelCache, encodeDispatches } from '../src/gpu/kernel.ts';
 import { readFloats, storageBuffer } from '../src/gpu/buffers.ts';
@@ -14,6 +21,7 @@ import {
 } from '../src/train/trainer.ts';
 import { ADAMW_DEFAULTS, adamwStep, clipCoefficient, gradNorm } from '../src/train/adamw.ts';
 import { GpuAdamW } from '../src/train/gpu-adamw.ts';
+import { PRESETS } from '../src/train/presets.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const ODD: GPTConfig = { vocab_size: 37, block_size: 13, n_layer: 2, n_head: 3, n_embd: 48, bias: true, activation: 'gelu_tanh', tie_embeddings: false };
@@ -159,5 +167,76 @@ describe('the training engine', () => {
     const { layout, hyper } = smallRun();
     await expect(runTraining(layout, hyper, { stopAt: 3 })).rejects.toThrow(/--stop-at 3/);
     await expect(runTraining(layout, { ...hyper, seqLen: 17 })).rejects.toThrow(/--block 17 exceeds the model's block_size 16/);
+  });
+});
+
+describe('learning', () => {
+  it('the tiny preset\'s model, 100 steps of 8 x 32 characters of grammar: the validation loss falls below the unigram entropy', async () => {
+    const grammar = makeDataset('grammar');
+    const layout = paramLayout({ ...PRESETS.tiny.model, vocab_size: grammar.vocabSize });
+    const hyper: TrainHyper = {
+      ...HYPER_DEFAULTS, steps: 100, batchSize: 8, seqLen: 32, lr: PRESETS.tiny.train.lr, minLr: PRESETS.tiny.train.lr / 10, warmupSteps: 10,
+      seed: 1, saveEvery: 100, valEvery: 100,
+    };
+    const ctx = await nodeGpu();
+    const result = await train(ctx, new KernelCache(ctx), {
+      layout, dataset: grammar, evalBatch: grammar.evalBatch(16, 32, 1337), hyper, onCheckpoint: () => undefined,
+    });
+    const [first, last] = [result.history.val[0]!.loss, result.history.val[1]!.loss];
+    // Untrained: about ln V. Below the unigram entropy the model uses the context.
+    expect(Math.abs(first - Math.log(grammar.vocabSize))).toBeLessThan(0.1);
+    expect(last).toBeLessThan(grammar.unigramEntropy() - 0.25);
+  });
+});
+
+describe('training against PyTorch (tests/fixtures/make_torch_training.py)', () => {
+  it('four steps of nanoGPT\'s loop (AdamW groups, clip_grad_norm_, warm-up + cosine) give torch\'s losses, norms and weights', async () => {
+    const dir = join(import.meta.dirname, 'fixtures/torch-training');
+    const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as {
+      steps: number; batch: number; loss: number[]; grad_norm: number[];
+      hyper: { lr: number; min_lr: number; warmup: number; weight_decay: number; beta1: number; beta2: number; eps: number; grad_clip: number };
+    };
+    const init = loadModel(join(dir, 'init.safetensors'));
+    const final = loadModel(join(dir, 'final.safetensors'));
+    const { layout } = init;
+    const T = layout.config.block_size;
+    const B = expected.batch;
+    const tokens = parseSafetensors(readFileSync(join(dir, 'batches.safetensors')), 'batches.safetensors').tensors.get('tokens')!.data as Int32Array;
+    const batchAt = (s: number): Batch => batchFromTokens(tokens.slice(s * B * (T + 1), (s + 1) * B * (T + 1)), B, T, null);
+    let drawn = 0;
+    // The fixture's batches in order, whatever the generator: one sampleBatch per step.
+    const dataset: Dataset = { ...GRAMMAR, vocabSize: layout.config.vocab_size, sampleBatch: () => batchAt(drawn++) };
+    const h = expected.hyper;
+    const hyper: TrainHyper = {
+      steps: expected.steps, batchSize: B, seqLen: T, lr: h.lr, minLr: h.min_lr, warmupSteps: h.warmup, weightDecay: h.weight_decay,
+      beta1: h.beta1, beta2: h.beta2, eps: h.eps, gradClip: h.grad_clip, seed: 0, saveEvery: expected.steps, valEvery: expected.steps,
+    };
+    const zeros = new Float32Array(layout.totalFloats);
+    const ctx = await nodeGpu();
+    let last: Checkpoint | null = null;
+    const result = await train(ctx, new KernelCache(ctx), {
+      layout, dataset, evalBatch: batchAt(0), hyper,
+      resume: { params: init.params, optim: { step: 0, m: zeros, v: zeros }, history: { trainLoss: [], gradNorm: [], val: [] } },
+      onCheckpoint: (c) => {
+        last = c;
+      },
+    });
+    expect(drawn).toBe(expected.steps);
+    for (let s = 0; s < expected.steps; s++) {
+      expect(Math.abs(result.history.trainLoss[s]! - expected.loss[s]!) / expected.loss[s]!).toBeLessThan(1e-5);
+      expect(Math.abs(result.history.gradNorm[s]! - expected.grad_norm[s]!) / expected.grad_norm[s]!).toBeLessThan(1e-4);
+    }
+    // Each step moves a weight by about lr: compare the moves, tensor by tensor.
+    const params = last!.params;
+    for (const t of layout.tensors) {
+      let err = 0;
+      let moved = 0;
+      for (let i = t.offset; i < t.offset + t.size; i++) {
+        err = Math.max(err, Math.abs(params[i]! - final.params[i]!));
+        moved = Math.max(moved, Math.abs(final.params[i]! - init.params[i]!));
+      }
+      expect(moved, t.name).toBeGreaterThan(expected.steps * h.lr * 0.1);
+      expect(err / moved, t.name).toBeLessThan(1e-3);
+    }
   });
 });

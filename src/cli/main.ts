@@ -10,6 +10,10 @@ import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
 import { register as registerTrain } from './train.ts';
 import { register as registerSample } from './sample.ts';
+import { register as registerDirections } from './directions.ts';
+import { register as registerGrid } from './grid.ts';
+import { register as registerLine } from './line.ts';
+import { register as registerMerge } from './merge.ts';
 
 const program = new Command();
 program
@@ -22,6 +26,12 @@ program
 const verbs = [
   registerInfo,
   registerEval,
+  registerTrain,
+  registerSample,
+  registerDirections,
+  registerGrid,
+  registerLine,
+  registerMerge,
   registerExport,
   registerTrain,
   registerSample,

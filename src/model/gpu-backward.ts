@@ -17,7 +17,9 @@ import { type Dispatch, type Kernel, type KernelCache, encodeDispatches } from '
 import { type ParamLayout, outputWeightName } from './params.ts';
 import { type Activation } from './config.ts';
 import { type ForwardBatch, ForwardPlan } from './gpu-forward.ts';
-import { type GemmTile, COLSUM_WG, columnSumKernel, linearGradKernel, linearGradWorkgroups } from '../../shaders/linear.ts';
+import {
+  type GemmTile, COLSUM_WG, SUM_SLICES_WG, columnSumKernel, linearGradKernel, linearGradWorkgroups, sumSlicesKernel,
+} from '../../shaders/linear.ts';
 import { LN_WG, layerNormBackwardKernel, layerNormParamGradKernel } from '../../shaders/layernorm.ts';
 import { ATTN_WG, attentionBackwardKeyValueKernel, attentionBackwardQueryKernel } from '../../shaders/attention.ts';
 import { EMBED_WG, embeddingBackwardPositionKernel, embeddingBackwardTokenKernel } from '../../shaders/embedding.ts';
@@ -30,6 +32,35 @@ import { LOSS_WG, crossEntropyBackwardKernel } from '../../shaders/loss.ts';
  */
 export const BACKWARD_TILE: GemmTile = { TM: 8, TN: 4, WX: 8, WY: 8 };
 
+export interface BackwardOptions {
+  /** The backward GEMMs' register tile. */
+  tile?: GemmTile;
+  /**
+   * A sum over the rows of a batch that fills fewer than this many
+   * workgroups is cut into slices of rows, summed in parallel, then added
+   * up in order (`sumSlicesKernel`): the dW, bias and LayerNorm gradients of
+   * a small model would otherwise run on one or two workgroups.
+   */
+  targetWorkgroups?: number;
+}
+
+/** Slices of a sum over rows hold at least this many rows. */
+const MIN_ROWS_PER_SLICE = 64;
+
+/** The slices a reduction over `rows` rows with `workgroups` per slice is cut into. */
+export function rowSlices(workgroups: readonly number[], rows: number, targetWorkgroups: number): { slices: number; rowsPerSlice: number } {
+  const perSlice = workgroups[0]! * workgroups[1]! * workgroups[2]!;
+  const wanted = Math.min(Math.ceil(targetWorkgroups / perSlice), Math.floor(rows / MIN_ROWS_PER_SLICE));
+  if (wanted <= 1) return { slices: 1, rowsPerSlice: rows };
+  const rowsPerSlice = Math.ceil(rows / wanted);
+  return { slices: Math.ceil(rows / rowsPerSlice), rowsPerSlice };
+}
+
+/** Enough workgroups to keep every core busy: a CPU adapter has a few, a GPU has many multiprocessors. */
+export function defaultTargetWorkgroups(ctx: GpuContext): number {
+  return ctx.adapter.isFallback ? 16 : 512;
+}
+
 export class BackwardPlan {
   /** The gradient, [layout.totalFloats] f32 in the canonical layout, after a run. */
   readonly grad: GPUBuffer;
@@ -38,9 +69,12 @@ export class BackwardPlan {
   private readonly grads = new Map<string, GPUBuffer>();
   private readonly tokenStart: GPUBuffer;
   private readonly tokenOrder: GPUBuffer;
+  private readonly partials: GPUBuffer;
   private ceUniform!: GPUBuffer;
 
-  private constructor(readonly ctx: GpuContext, readonly forward: ForwardPlan, private readonly tile: GemmTile) {
+  private constructor(
+    readonly ctx: GpuContext, readonly forward: ForwardPlan, private readonly tile: GemmTile, private readonly target: number,
+  ) {
     const { layout, options: { B, T } } = forward;
     const { n_embd: C, vocab_size: V, n_head: H } = layout.config;
     const N = B * T;
@@ -54,16 +88,24 @@ export class BackwardPlan {
       ['logits', N * V], ['resid', N * C], ['ln', N * C], ['atty', N * C], ['qkv', N * 3 * C], ['fc', N * 4 * C], ['dsum', B * H * T],
     ];
     for (const [name, floats] of sizes) this.grads.set(name, own(storageBuffer(ctx, `d${name}`, floats * 4)));
+    // Partial sums of the sliced reductions: the largest of any dW, db or LayerNorm's [dw | db] times its slices.
+    let partialFloats = rowSlices([Math.ceil(C / LN_WG), 1, 1], N, target).slices * 2 * C;
+    for (const [inDim, outDim] of [[C, V], [C, 3 * C], [C, C], [C, 4 * C], [4 * C, C]] as const) {
+      partialFloats = Math.max(partialFloats,
+        rowSlices(linearGradWorkgroups(tile, outDim, inDim), N, target).slices * outDim * inDim,
+        rowSlices([Math.ceil(outDim / COLSUM_WG), 1, 1], N, target).slices * outDim);
+    }
+    this.partials = own(storageBuffer(ctx, 'partial sums', partialFloats * 4));
     this.tokenStart = own(storageBuffer(ctx, 'token start', (V + 1) * 4));
     this.tokenOrder = own(storageBuffer(ctx, 'token order', N * 4));
   }
 
   /** The backward of `forward`, which must be a plain-mode plan with keepActivations. */
-  static async create(ctx: GpuContext, kernels: KernelCache, forward: ForwardPlan, tile: GemmTile = BACKWARD_TILE): Promise<BackwardPlan> {
+  static async create(ctx: GpuContext, kernels: KernelCache, forward: ForwardPlan, opts: BackwardOptions = {}): Promise<BackwardPlan> {
     if (forward.options.mode !== 'plain' || !forward.options.keepActivations) {
       throw new GpuError('backward: needs a forward plan in plain mode with keepActivations');
     }
-    const plan = new BackwardPlan(ctx, forward, tile);
+    const plan = new BackwardPlan(ctx, forward, opts.tile ?? BACKWARD_TILE, opts.targetWorkgroups ?? defaultTargetWorkgroups(ctx));
     await plan.record(kernels);
     return plan;
   }
@@ -79,7 +121,7 @@ export class BackwardPlan {
   }
 
   private async record(kernels: KernelCache): Promise<void> {
-    const { ctx, forward, tile } = this;
+    const { ctx, forward, tile, target } = this;
     const { layout, theta } = forward;
     const cfg = layout.config;
     const { B, T } = forward.options;
@@ -102,9 +144,16 @@ export class BackwardPlan {
       tile, transA: true, vec4A: v4(outDim, tile.TM), vec4B: v4(inDim, tile.TN), accumulate, actGrad: null,
     }));
     const colSum = await kernels.get(columnSumKernel());
+    const sumSlices = { set: await kernels.get(sumSlicesKernel(false)), add: await kernels.get(sumSlicesKernel(true)) };
+    /** Adds up `slices` partial results of `count` floats, `stride` apart in the partials buffer, into the gradient at `oOff`. */
+    const reduce = (count: number, slices: number, stride: number, pOff: number, oOff: number, accumulate: boolean, label: string): void => {
+      push(accumulate ? sumSlices.add : sumSlices.set, [count, slices, stride, pOff, oOff], { part: this.partials, out: this.grad },
+        [Math.ceil(count / SUM_SLICES_WG), 1, 1], `${label} sum of slices`);
+    };
     /**
      * Backward of y = x W^T + b (W [outDim][inDim] named `weight`): dx = dy W (times act'(pre) when
-     * given), dW = dy^T x, db = column sums of dy.
+     * given), dW = dy^T x, db = column sums of dy; the sums over rows in slices where they would
+     * otherwise fill few workgroups.
      */
     const linear = async (
       dy: GPUBuffer, x: GPUBuffer, dx: GPUBuffer, inDim: number, outDim: number, weight: string, bias: string | null,
@@ -112,11 +161,24 @@ export class BackwardPlan {
     ): Promise<void> => {
       const dxBufs: Record<string, GPUBuffer> = { a: dy, b: theta, out: dx };
       if (opts.pre) dxBufs.pre = opts.pre;
-      push(await dxKernel(inDim, opts.pre ? cfg.activation : null), [N, inDim, outDim, 0, off(weight), 0], dxBufs,
+      push(await dxKernel(inDim, opts.pre ? cfg.activation : null), [N, inDim, outDim, 0, off(weight), 0, outDim], dxBufs,
         linearGradWorkgroups(tile, N, inDim), `${weight} dx`);
-      push(await dwKernel(inDim, outDim, opts.accumulateW ?? false), [outDim, inDim, N, 0, 0, off(weight)], { a: dy, b: x, out: this.grad },
-        linearGradWorkgroups(tile, outDim, inDim), `${weight} dW`);
-      if (bias) push(colSum, [N, outDim, off(bias)], { a: dy, out: this.grad }, [Math.ceil(outDim / COLSUM_WG), 1, 1], `${bias} db`);
+      const accumulate = opts.accumulateW ?? false;
+      const w = rowSlices(linearGradWorkgroups(tile, outDim, inDim), N, target);
+      if (w.slices === 1) {
+        push(await dwKernel(inDim, outDim, accumulate), [outDim, inDim, N, 0, 0, off(weight), N], { a: dy, b: x, out: this.grad },
+          linearGradWorkgroups(tile, outDim, inDim), `${weight} dW`);
+      } else {
+        push(await dwKernel(inDim, outDim, false), [outDim, inDim, N, 0, 0, 0, w.rowsPerSlice], { a: dy, b: x, out: this.partials },
+          linearGradWorkgroups(tile, outDim, inDim, w.slices), `${weight} dW slices`);
+        reduce(outDim * inDim, w.slices, outDim * inDim, 0, off(weight), accumulate, weight);
+      }
+      if (!bias) return;
+      const b = rowSlices([Math.ceil(outDim / COLSUM_WG), 1, 1], N, target);
+      const direct = b.slices === 1;
+      push(colSum, [N, outDim, direct ? off(bias) : 0, b.rowsPerSlice], { a: dy, out: direct ? this.grad : this.partials },
+        [Math.ceil(outDim / COLSUM_WG), b.slices, 1], `${bias} db`);
+      if (!direct) reduce(outDim, b.slices, outDim, 0, off(bias), false, bias);
     };
     const lnDx = { set: await kernels.get(layerNormBackwardKernel(false)), add: await kernels.get(layerNormBackwardKernel(true)) };
     const lnParams = await kernels.get(layerNormParamGradKernel(cfg.bias));
@@ -124,8 +186,18 @@ export class BackwardPlan {
     const layerNorm = (dout: GPUBuffer, x: string, stats: string, prefix: string, accumulate: boolean): void => {
       push(accumulate ? lnDx.add : lnDx.set, [N, C, off(`${prefix}.weight`)],
         { theta, dout, x: this.act(x), stats: this.act(stats), dx: this.d('resid') }, [Math.ceil(N / LN_WG), 1, 1], `${prefix} dx`);
-      push(lnParams, [N, C, off(`${prefix}.weight`), cfg.bias ? off(`${prefix}.bias`) : 0],
-        { dout, x: this.act(x), stats: this.act(stats), grad: this.grad }, [Math.ceil(C / LN_WG), 1, 1], `${prefix} dw`);
+      const wOff = off(`${prefix}.weight`);
+      const bOff = cfg.bias ? off(`${prefix}.bias`) : 0;
+      const p = rowSlices([Math.ceil(C / LN_WG), 1, 1], N, target);
+      const bufs = { dout, x: this.act(x), stats: this.act(stats) };
+      if (p.slices === 1) {
+        push(lnParams, [N, C, wOff, bOff, N, 0], { ...bufs, grad: this.grad }, [Math.ceil(C / LN_WG), 1, 1], `${prefix} dw`);
+        return;
+      }
+      // Slice z writes [dw | db] at partials[z*2C ..].
+      push(lnParams, [N, C, 0, C, p.rowsPerSlice, 2 * C], { ...bufs, grad: this.partials }, [Math.ceil(C / LN_WG), p.slices, 1], `${prefix} dw slices`);
+      reduce(C, p.slices, 2 * C, 0, wOff, false, `${prefix}.weight`);
+      if (cfg.bias) reduce(C, p.slices, 2 * C, C, bOff, false, `${prefix}.bias`);
     };
     const biasName = (n: string): string | null => (cfg.bias ? n : null);
 

@@ -16,9 +16,9 @@ export interface Preset {
 export const PRESETS: Readonly<Record<'tiny' | 'small' | 'base', Preset>> = {
   tiny: {
     name: 'tiny',
-    description: 'about 29K parameters; learns the grammar\'s words in about a minute on SwiftShader (2 CPU cores)',
-    model: { n_layer: 2, n_head: 4, n_embd: 32, block_size: 64, bias: true, activation: 'gelu', tie_embeddings: true },
-    train: { steps: 300, batchSize: 16, lr: 1e-2, warmupSteps: 20, saveEvery: 25 },
+    description: 'about 28K parameters; learns the grammar\'s words in about a minute on SwiftShader (2 CPU cores)',
+    model: { n_layer: 2, n_head: 4, n_embd: 32, block_size: 32, bias: true, activation: 'gelu', tie_embeddings: true },
+    train: { steps: 600, batchSize: 16, lr: 1e-2, warmupSteps: 30, saveEvery: 50 },
   },
   small: {
     name: 'small',
