@@ -33,8 +33,6 @@ const verbs = [
   registerLine,
   registerMerge,
   registerExport,
-  registerTrain,
-  registerSample,
 ];
 for (const register of verbs) register(program);
 
