@@ -1,8 +1,8 @@
 /**
  * The viewer's real engine on Node's WebGPU (Dawn; SwiftShader without a
  * GPU), on an odd model (n_embd 48, 3 heads, vocab 37, T 13) opened from
- * files: the streamed grid, the path and its losses, the wormhole's frames
- * and the PCA plane against the float64 TypeScript reference; training
+ * files: the streamed grid, the path and its losses, the wormhole's frames,
+ * the PCA and Hessian planes against the float64 TypeScript reference; training
  * through the GPU trainer; cancellation.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,11 +14,13 @@ import { forward } from '../src/model/reference.ts';
 import { directionsToSafetensors, paramsToSafetensors, tokensToSafetensors } from '../src/io/formats.ts';
 import { makeDataset } from '../src/data/dataset.ts';
 import { makeDirections, normalizeDirection } from '../src/landscape/directions.ts';
+import { GPU_RELATIVE_STEP, gpuGradientFunction, hessianDirections } from '../src/landscape/hessian.ts';
 import { pcaDirections } from '../src/landscape/pca.ts';
+import { KernelCache } from '../src/gpu/kernel.ts';
 import { Rng } from '../src/util/rng.ts';
 import { isAbort, type LandscapeEngine, type TrainedRun } from '../src/viewer/engine.ts';
 import { type NamedBytes, openFiles } from '../src/viewer/files.ts';
-import { realEngine } from '../src/viewer/real-engine.ts';
+import { HESSIAN_LANCZOS_STEPS, realEngine } from '../src/viewer/real-engine.ts';
 import { strideLadder } from '../src/viewer/source.ts';
 import { defaultSettings, type Settings } from '../src/viewer/state.ts';
 
@@ -181,6 +183,27 @@ describe('real engine: landscapes of opened files', () => {
       expectClose(all[j * n + i]!, mse(weightsAt(final, d1, d2, field.alpha[i]!, field.beta[j]!)));
     }
     expectClose(field.path!.trueLoss[0]!, mse(Float64Array.from(ckpts[0]!)));
+    field.heights.destroy();
+  });
+
+  it('evaluates the plane of the top Hessian eigenvectors on the evaluation batch, filter-normalised', async () => {
+    const ctx = await nodeGpu();
+    const final = initParams(layout, 5);
+    const run = await open([json('config.json', config), ckpt(0, final), evalFile]);
+    const n = 5;
+    const field = await engine.evaluate(run, settings({ directions: 'hessian', seed: 3, resolution: n, range: 0.3 }), () => {}, noAbort);
+    expect(field.label).toMatch(/hessian directions \(eigenvalues [-0-9.e+]+, [-0-9.e+]+\), filter-normalised/);
+    // The same directions made here: the GPU gradient is deterministic on one adapter.
+    const gpu = await gpuGradientFunction(ctx, new KernelCache(ctx), layout, { ...batch, mask: null });
+    const h = await hessianDirections(layout, final, gpu.gradient, { seed: 3, relativeStep: GPU_RELATIVE_STEP, iterations: HESSIAN_LANCZOS_STEPS });
+    gpu.destroy();
+    const opts = { mode: 'filter', includeVectors: false } as const;
+    const d1 = normalizeDirection(layout, h.d1, final, opts);
+    const d2 = normalizeDirection(layout, h.d2, final, opts);
+    const all = await readFloats(ctx, field.heights);
+    for (const [i, j] of [[0, 0], [4, 1], [1, 3]] as const) {
+      expectClose(all[j * n + i]!, referenceLoss(weightsAt(final, d1, d2, field.alpha[i]!, field.beta[j]!)));
+    }
     field.heights.destroy();
   });
 

@@ -15,6 +15,7 @@ import { type GPTConfig, InputError, parseConfig } from '../model/config.ts';
 import { type ParamLayout, paramLayout } from '../model/params.ts';
 import { type GridFile, gridFromSafetensors, paramsFromSafetensors, type TokenBatch, tokensFromSafetensors } from '../io/formats.ts';
 import { parseSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
+import { CHECKPOINT_NAME } from '../landscape/run.ts';
 import { parseTrainRecord } from '../train/run-record.ts';
 
 export interface NamedBytes {
@@ -48,7 +49,6 @@ export type Opened =
   | { kind: 'grid'; name: string; grid: GridFile }
   | { kind: 'model'; model: OpenedModel | null; directions: { name: string; file: SafetensorsFile } | null };
 
-const CHECKPOINT_NAME = /^ckpt-(\d+)\.safetensors$/;
 /** Files of a run directory the viewer has no use for (the optimizer state is for --resume). */
 const IGNORED = new Set(['optim.safetensors']);
 

@@ -138,6 +138,7 @@ class App {
     return this.startJob('evaluate', async (signal) => {
       setState('evaluating');
       const snapshot = { ...this.settings };
+      this.status(`evaluating: ${snapshot.directions} directions…`);
       let first = true;
       await this.engine.evaluate(run, snapshot, (field, progress) => {
         if (signal.aborted) return;

@@ -8,9 +8,9 @@
  *   step in memory.
  * - `open` takes a model or a run read from files (files.ts).
  * - `evaluate` builds the plane around the last checkpoint (random, filter,
- *   layer or model directions from makeDirections, the filter-normalised
- *   principal components of the run's checkpoints, or a directions file),
- *   streams the grid into the heights
+ *   layer or model directions from makeDirections; the filter-normalised
+ *   principal components of the run's checkpoints or top Hessian
+ *   eigenvectors on the evaluation batch; or a directions file), streams the grid into the heights
  *   buffer with the batched GridEvaluator, coarse lattice first, projects
  *   every checkpoint onto the plane with its true loss and its height on the
  *   plane, and for the wormhole evaluates one plane per checkpoint.
@@ -26,6 +26,7 @@ import { type Batch, type Dataset, DATASET_DEFAULT_SEED, makeDataset } from '../
 import { tokenizerFromJSON } from '../data/tokenizer.ts';
 import { makeDirections, normalizeDirection } from '../landscape/directions.ts';
 import { chooseChunkPoints, GridEvaluator, gridCoords, linspace } from '../landscape/grid.ts';
+import { GPU_RELATIVE_STEP, gpuGradientFunction, hessianDirections } from '../landscape/hessian.ts';
 import { pcaDirections } from '../landscape/pca.ts';
 import { projectOntoPlane } from '../landscape/project.ts';
 import { HYPER_DEFAULTS, type TrainHyper, train } from '../train/trainer.ts';
@@ -78,6 +79,16 @@ export const EVAL_SEQUENCES = { text: 8, modadd: 128 } as const;
 /** The viewer checkpoints about this many times in a run, so the path is smooth. */
 export const PATH_CHECKPOINTS = 24;
 
+/** Lanczos steps (two GPU gradients each) for hessian directions: enough for the top two eigenvectors of a small model. */
+export const HESSIAN_LANCZOS_STEPS = 30;
+
+interface Plane {
+  d1: Float32Array;
+  d2: Float32Array;
+  /** How the directions were made, for the overlay. */
+  label: string;
+}
+
 /** The most grid points one chunk evaluates (the device's limits may allow fewer). */
 export const MAX_CHUNK_POINTS = 64;
 
@@ -113,32 +124,6 @@ export function viewerRun(settings: TrainSettings, dataset: Dataset): { config: 
 export function viewerEvalBatch(dataset: Dataset, T: number): Batch {
   const sequences = dataset.evalSequences === null ? EVAL_SEQUENCES.text : Math.min(EVAL_SEQUENCES.modadd, dataset.evalSequences);
   return dataset.evalBatch(sequences, T, DATASET_DEFAULT_SEED);
-}
-
-/** The plane of a landscape: its directions and how they were made. */
-function planeOf(run: EngineRun, settings: Pick<EvalSettings, 'directions' | 'seed'>): { d1: Float32Array; d2: Float32Array; label: string } {
-  const kind = settings.directions;
-  const centre = run.final.params;
-  if (kind === 'file') {
-    if (!run.directions) throw new InputError('direction kind "file": open a directions file (d1.*, d2.* from losscape directions) first');
-    return { ...run.directions, label: `directions ${run.directions.metadata.kind ?? 'from a file'}` };
-  }
-  if (kind === 'pca') {
-    if (run.checkpoints.length < 3) {
-      throw new InputError(`pca directions need a run of at least 3 checkpoints; ${run.label} has ${run.checkpoints.length}`);
-    }
-    // Filter-normalised like the random kinds, so that the range is in the same units: at a = 1 every
-    // filter has moved by its own norm. The raw unit components would put the path at |a| ~ ||ckpt_0 - final||.
-    const pca = pcaDirections(run.checkpoints.map((c) => c.params), centre);
-    const filter = { mode: 'filter', includeVectors: false } as const;
-    const [v1, v2] = pca.explainedVariance.map((v) => `${(100 * v).toFixed(1)}%`);
-    return {
-      d1: normalizeDirection(run.layout, pca.d1, centre, filter),
-      d2: normalizeDirection(run.layout, pca.d2, centre, filter),
-      label: `pca directions, filter-normalised (${v1}, ${v2} of the variance)`,
-    };
-  }
-  return { ...makeDirections(run.layout, centre, { kind, seed: settings.seed }), label: `${kind} directions, seed ${settings.seed}` };
 }
 
 /** (a_t, b_t) of every checkpoint, least squares onto the plane (SPEC section 4); the losses are filled in later. */
@@ -191,6 +176,44 @@ export function realEngine(ctx: GpuContext): LandscapeEngine {
     return viewerEvalBatch(ds, ds.sequenceLength ?? config.block_size);
   };
 
+  /** The plane of a landscape: its directions and how they were made. */
+  const planeOf = async (run: EngineRun, settings: Pick<EvalSettings, 'directions' | 'seed'>, signal: AbortSignal): Promise<Plane> => {
+    const kind = settings.directions;
+    const centre = run.final.params;
+    // The computed directions are filter-normalised like the random kinds, so that the range means the same:
+    // at a = 1 every filter has moved by its own norm (raw unit vectors would put the path at |a| ~ ||ckpt_0 - final||).
+    const filter = (d1: Float32Array, d2: Float32Array, label: string): Plane => {
+      const opts = { mode: 'filter', includeVectors: false } as const;
+      return { d1: normalizeDirection(run.layout, d1, centre, opts), d2: normalizeDirection(run.layout, d2, centre, opts), label: `${label}, filter-normalised` };
+    };
+    if (kind === 'file') {
+      if (!run.directions) throw new InputError('direction kind "file": open a directions file (d1.*, d2.* from losscape directions) first');
+      return { ...run.directions, label: `directions ${run.directions.metadata.kind ?? 'from a file'}` };
+    }
+    if (kind === 'pca') {
+      if (run.checkpoints.length < 3) {
+        throw new InputError(`pca directions need a run of at least 3 checkpoints; ${run.label} has ${run.checkpoints.length}`);
+      }
+      const pca = pcaDirections(run.checkpoints.map((c) => c.params), centre);
+      const [v1, v2] = pca.explainedVariance.map((v) => `${(100 * v).toFixed(1)}%`);
+      return filter(pca.d1, pca.d2, `pca directions (${v1}, ${v2} of the variance)`);
+    }
+    if (kind === 'hessian') {
+      const gpu = await gpuGradientFunction(ctx, kernels, run.layout, run.evalBatch);
+      try {
+        const h = await hessianDirections(run.layout, centre, (params) => {
+          if (signal.aborted) throw abortError();
+          return gpu.gradient(params);
+        }, { seed: settings.seed, relativeStep: GPU_RELATIVE_STEP, iterations: HESSIAN_LANCZOS_STEPS });
+        const [l1, l2] = h.eigenvalues.map((l) => l.toPrecision(3));
+        return filter(h.d1, h.d2, `hessian directions (eigenvalues ${l1}, ${l2})`);
+      } finally {
+        gpu.destroy();
+      }
+    }
+    return { ...makeDirections(run.layout, centre, { kind, seed: settings.seed }), label: `${kind} directions, seed ${settings.seed}` };
+  };
+
   const asRun = (run: TrainedRun): EngineRun => {
     if (!(run instanceof EngineRun)) throw new Error('realEngine: the run was not made by this engine');
     return run;
@@ -232,7 +255,8 @@ export function realEngine(ctx: GpuContext): LandscapeEngine {
 
     async evaluate(trained, settings: EvalSettings, onChunk, signal): Promise<HeightField> {
       const run = asRun(trained);
-      const plane = planeOf(run, settings);
+      const plane = await planeOf(run, settings, signal);
+      if (signal.aborted) throw abortError();
       const n = settings.resolution;
       const alpha = linspace(-settings.range, settings.range, n);
       const beta = linspace(-settings.range, settings.range, n);

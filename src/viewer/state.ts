@@ -10,9 +10,10 @@ export const PRESETS = ['tiny', 'small', 'base'] as const;
 /**
  * 'pca': the run's top-2 principal components, filter-normalised (the
  * default: random directions are all but orthogonal to the training path,
- * which then projects onto the centre); 'file': an opened directions file.
+ * which then projects onto the centre); 'hessian': the top-2 Hessian
+ * eigenvectors, filter-normalised; 'file': an opened directions file.
  */
-export const DIRECTION_KINDS = ['pca', 'filter', 'random', 'layer', 'model', 'file'] as const;
+export const DIRECTION_KINDS = ['pca', 'filter', 'random', 'layer', 'model', 'hessian', 'file'] as const;
 export const METRICS = ['ce', 'acc', 'mse'] as const;
 export const SCALES = ['linear', 'log'] as const;
 export { COLORMAP_NAMES };
@@ -55,8 +56,8 @@ export interface Settings {
 export type SettingKey = keyof Settings;
 
 /** The default run and grid: chosen so that the whole default flow takes about a minute on SwiftShader (docs/readme/viewer.md). */
-export const DEFAULT_TRAIN_STEPS = 150;
-export const DEFAULT_RESOLUTION = 25;
+export const DEFAULT_TRAIN_STEPS = 600;
+export const DEFAULT_RESOLUTION = 33;
 
 export function defaultSettings(): Settings {
   return {
