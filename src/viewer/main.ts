@@ -127,9 +127,17 @@ class App {
         this.status(`training: step ${p.step}/${p.steps} · loss ${p.trainLoss.toFixed(4)}`);
       }, signal);
       if (signal.aborted) return;
-      this.run = run;
+      this.useRun(run, false);
       void this.evaluate();
     });
+  }
+
+  /** Makes `run` the one evaluated; "file" directions stay only with the run that has them. */
+  private useRun(run: TrainedRun, openedDirections: boolean): void {
+    this.run = run;
+    if (openedDirections) this.settings.directions = 'file';
+    else if (this.settings.directions === 'file' && !run.hasDirections) this.settings.directions = defaultSettings().directions;
+    this.panel.refresh(this.settings);
   }
 
   evaluate(): Promise<void> {
@@ -159,7 +167,7 @@ class App {
   async openFiles(files: File[]): Promise<void> {
     await this.startJob('open', async (signal) => {
       setState('loading');
-      this.status(`opening ${files.map((f) => f.name).join(', ')}…`);
+      this.status(`opening ${files.length > 3 ? `${files.length} files` : files.map((f) => f.name).join(', ')}…`);
       const opened = openFiles(await readFiles(files));
       if (signal.aborted) return;
       this.settings.playing = false;
@@ -177,10 +185,7 @@ class App {
       }
       const run = await this.engine.open(opened, this.run);
       if (signal.aborted) return;
-      this.run = run;
-      if (opened.directions) this.settings.directions = 'file';
-      else if (this.settings.directions === 'file' && !run.hasDirections) this.settings.directions = 'filter';
-      this.panel.refresh(this.settings);
+      this.useRun(run, opened.directions !== null);
       void this.evaluate();
     });
   }
