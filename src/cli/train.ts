@@ -237,10 +237,10 @@ export function register(program: Command): void {
           tokensPerSecond: result.tokensPerSecond, elapsedSeconds: result.elapsedSeconds, params: layout.paramCount, out: opts.out, adapter,
         }));
       } else {
-        console.log(`${interrupted ? 'interrupted at' : 'trained to'} step ${result.step} of ${hyper.steps} in ${result.elapsedSeconds.toFixed(1)} s `
+        console.log(`${interrupted ? 'interrupted after' : 'trained to'} step ${result.step} of ${hyper.steps} in ${result.elapsedSeconds.toFixed(1)} s `
           + `(${result.tokensPerSecond.toFixed(0)} tokens/s, ${layout.paramCount} parameters, ${adapter})`);
         console.log(`val loss ${last.evalLoss.toFixed(4)} at step ${last.step} (ln vocab ${lnV.toFixed(4)}, unigram entropy ${unigram.toFixed(4)}); run in ${opts.out}`);
-        if (result.step < hyper.steps) console.log(`continue with: losscape train --out ${opts.out} --resume`);
+        if (result.step < hyper.steps) console.log(`continue from step ${last.step} with: losscape train --out ${opts.out} --resume`);
       }
     });
 }
