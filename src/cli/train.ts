@@ -191,10 +191,10 @@ export function register(program: Command): void {
 
       const tty = Boolean(process.stderr.isTTY);
       const bar = new cliProgress.SingleBar({
-        format: 'train |{bar}| {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta}',
+        format: 'train |{bar}| {value}/{total} | loss {loss} | {tps} tok/s | ETA {left}',
         stream: process.stderr, hideCursor: true, clearOnComplete: false,
       }, cliProgress.Presets.shades_classic);
-      if (tty) bar.start(hyper.steps, resume?.optim.step ?? 0, { loss: '-', tps: '-', eta: '-' });
+      if (tty) bar.start(hyper.steps, resume?.optim.step ?? 0, { loss: '-', tps: '-', left: '-' });
       const controller = new AbortController();
       const onSigint = (): void => controller.abort();
       process.once('SIGINT', onSigint);
@@ -207,7 +207,7 @@ export function register(program: Command): void {
           signal: controller.signal,
           onProgress: (pr) => {
             lastProgress = pr;
-            if (tty) bar.update(pr.step, { loss: pr.trainLoss.toFixed(4), tps: pr.tokensPerSecond.toFixed(0), eta: formatSeconds(pr.etaSeconds) });
+            if (tty) bar.update(pr.step, { loss: pr.trainLoss.toFixed(4), tps: pr.tokensPerSecond.toFixed(0), left: formatSeconds(pr.etaSeconds) });
           },
           onCheckpoint: (c) => {
             checkpoints.push({ step: c.step, file: checkpointFile(c.step), evalLoss: c.evalLoss });
