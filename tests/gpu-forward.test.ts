@@ -10,6 +10,7 @@ import { type GPTConfig } from '../src/model/config.ts';
 import { initParams, paramLayout } from '../src/model/params.ts';
 import { forward } from '../src/model/reference.ts';
 import { ForwardPlan } from '../src/model/gpu-forward.ts';
+import { type GemmStrategy } from '../shaders/linear.ts';
 import { Rng } from '../src/util/rng.ts';
 
 function config(over: Partial<GPTConfig>): GPTConfig {
@@ -35,10 +36,12 @@ function randomTokens(n: number, V: number, seed: number): Int32Array {
   return Int32Array.from({ length: n }, () => rng.int(V));
 }
 
-async function gpuLoss(cfg: GPTConfig, params: Float32Array, idx: Int32Array, targets: Int32Array, B: number, T: number): Promise<{ loss: number; logits: Float32Array }> {
+async function gpuLoss(
+  cfg: GPTConfig, params: Float32Array, idx: Int32Array, targets: Int32Array, B: number, T: number, strategy: GemmStrategy,
+): Promise<{ loss: number; logits: Float32Array }> {
   const ctx = await nodeGpu();
   const layout = paramLayout(cfg);
-  const plan = await ForwardPlan.create(ctx, new KernelCache(ctx), layout, { mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true });
+  const plan = await ForwardPlan.create(ctx, new KernelCache(ctx), layout, { mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true, strategy });
   plan.setParams(params);
   plan.setBatch({ B, T, idx, targets, mask: null });
   const enc = ctx.device.createCommandEncoder();
@@ -50,15 +53,17 @@ async function gpuLoss(cfg: GPTConfig, params: Float32Array, idx: Int32Array, ta
   return { loss, logits };
 }
 
-const CASES: Array<[string, Partial<GPTConfig>, number, number]> = [
-  ['friendly C64 h4 V64 T16', { n_embd: 64, n_head: 4, vocab_size: 64, block_size: 16 }, 2, 16],
-  ['odd C48 h3 V37 T13, 3 layers', { n_layer: 3 }, 2, 13],
-  ['untied, bias false, gelu_tanh', { tie_embeddings: false, bias: false, activation: 'gelu_tanh' }, 3, 13],
-  ['C30 h5 (in_features not a multiple of 4), V37 T7', { n_embd: 30, n_head: 5 }, 2, 7],
+const CASES: Array<[string, Partial<GPTConfig>, number, number, GemmStrategy]> = [
+  ['friendly C64 h4 V64 T16', { n_embd: 64, n_head: 4, vocab_size: 64, block_size: 16 }, 2, 16, 'register'],
+  ['odd C48 h3 V37 T13, 3 layers', { n_layer: 3 }, 2, 13, 'register'],
+  ['odd C48 h3 V37 T13, 3 layers, slab GEMM', { n_layer: 3 }, 2, 13, 'slab'],
+  ['untied, bias false, gelu_tanh', { tie_embeddings: false, bias: false, activation: 'gelu_tanh' }, 3, 13, 'register'],
+  ['C30 h5 (in_features not a multiple of 4), V37 T7', { n_embd: 30, n_head: 5 }, 2, 7, 'register'],
+  ['C30 h5 (in_features not a multiple of 4), V37 T7, slab GEMM', { n_embd: 30, n_head: 5 }, 2, 7, 'slab'],
 ];
 
 describe('WGSL forward vs TypeScript reference', () => {
-  for (const [name, over, B, T] of CASES) {
+  for (const [name, over, B, T, strategy] of CASES) {
     it(name, async () => {
       const cfg = config(over);
       const layout = paramLayout(cfg);
@@ -66,7 +71,7 @@ describe('WGSL forward vs TypeScript reference', () => {
       const idx = randomTokens(B * T, cfg.vocab_size, 11);
       const targets = randomTokens(B * T, cfg.vocab_size, 12);
       const ref = forward(layout, params, idx, targets, B, T);
-      const gpu = await gpuLoss(cfg, params, idx, targets, B, T);
+      const gpu = await gpuLoss(cfg, params, idx, targets, B, T, strategy);
       expect(Math.abs(gpu.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
       let maxErr = 0;
       let maxAbs = 0;

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { nodeGpu } from '../src/node/gpu.ts';
 import { KernelCache } from '../src/gpu/kernel.ts';
+import { readFloats } from '../src/gpu/buffers.ts';
 import { type GPTConfig } from '../src/model/config.ts';
 import { initParams, paramLayout } from '../src/model/params.ts';
 import { forward } from '../src/model/reference.ts';
@@ -48,13 +49,14 @@ function referenceAt(s: ReturnType<typeof setup>, a: number, b: number, metricMa
 }
 
 describe('batched grid evaluation', () => {
-  it('equals the reference on a 7x5 grid over alpha -0.5..1, beta -1..0.25, in chunks of 4 points', async () => {
+  for (const strategy of ['register', 'slab'] as const) {
+  it(`equals the reference on a 7x5 grid over alpha -0.5..1, beta -1..0.25, in chunks of 4 points (${strategy} GEMM)`, async () => {
     const ctx = await nodeGpu();
     const s = setup();
     const alpha = linspace(-0.5, 1, 7);
     const beta = linspace(-1, 0.25, 5);
     const grid = await GridEvaluator.create(ctx, new KernelCache(ctx), layout, { B, T, idx: s.idx, targets: s.targets, mask: null },
-      { centre: s.centre, d1: s.d1, d2: s.d2 }, { metric: 'ce', chunkPoints: 4 });
+      { centre: s.centre, d1: s.d1, d2: s.d2 }, { metric: 'ce', chunkPoints: 4, strategy });
     const chunks: number[] = [];
     const values = await grid.values(gridCoords(alpha, beta), (r) => chunks.push(r.start));
     grid.destroy();
@@ -67,6 +69,27 @@ describe('batched grid evaluation', () => {
     }
     // the landscape is not flat: a wrong coordinate would show
     expect(Math.max(...values) - Math.min(...values)).toBeGreaterThan(0.01);
+  });
+  }
+
+  it('places points evaluated in any order at their grid positions (coarse lattice first)', async () => {
+    const ctx = await nodeGpu();
+    const s = setup();
+    const alpha = linspace(-0.5, 1, 7);
+    const beta = linspace(-1, 0.25, 5);
+    const grid = await GridEvaluator.create(ctx, new KernelCache(ctx), layout, { B, T, idx: s.idx, targets: s.targets, mask: null },
+      { centre: s.centre, d1: s.d1, d2: s.d2 }, { metric: 'ce', chunkPoints: 6 });
+    const straight = await grid.values(gridCoords(alpha, beta));
+    const all = gridCoords(alpha, beta);
+    const order = Uint32Array.from({ length: 35 }, (_, k) => (k * 8) % 35); // a permutation: gcd(8, 35) = 1
+    const coords = new Float32Array(70);
+    order.forEach((g, k) => coords.set(all.subarray(2 * g, 2 * g + 2), 2 * k));
+    const heights = grid.heightsBuffer(35);
+    await grid.evaluate(coords, heights, 0, { indices: order, readBack: false });
+    const placed = await readFloats(ctx, heights);
+    heights.destroy();
+    grid.destroy();
+    expect(Array.from(placed)).toEqual(Array.from(straight));
   });
 
   it('takes the loss on chosen positions only when a mask is given', async () => {

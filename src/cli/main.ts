@@ -5,10 +5,15 @@
  */
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../model/config.ts';
+import { register as registerExport } from './export.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
 import { register as registerTrain } from './train.ts';
 import { register as registerSample } from './sample.ts';
+import { register as registerDirections } from './directions.ts';
+import { register as registerGrid } from './grid.ts';
+import { register as registerLine } from './line.ts';
+import { register as registerMerge } from './merge.ts';
 
 const program = new Command();
 program
@@ -18,7 +23,18 @@ program
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
 
-for (const register of [registerInfo, registerEval, registerTrain, registerSample]) register(program);
+const verbs = [
+  registerInfo,
+  registerEval,
+  registerTrain,
+  registerSample,
+  registerDirections,
+  registerGrid,
+  registerLine,
+  registerMerge,
+  registerExport,
+];
+for (const register of verbs) register(program);
 
 function debugWanted(): boolean {
   return process.argv.includes('--debug');

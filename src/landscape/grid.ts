@@ -7,12 +7,13 @@
  * as they finish.
  */
 import { type GpuContext, GpuError } from '../gpu/context.ts';
-import { BufferUsage, storageBuffer } from '../gpu/buffers.ts';
-import { type KernelCache } from '../gpu/kernel.ts';
+import { BufferUsage, storageBuffer, uniformBuffer } from '../gpu/buffers.ts';
+import { type Kernel, type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
+import { scatterKernel, SCATTER_WG } from '../../shaders/scatter.ts';
 import { type ParamLayout } from '../model/params.ts';
 import { ForwardPlan, type ForwardBatch, forwardBytesPerPoint } from '../model/gpu-forward.ts';
 import { type Metric } from '../../shaders/loss.ts';
-import { type GemmTile } from '../../shaders/linear.ts';
+import { type GemmStrategy, type GemmTile } from '../../shaders/linear.ts';
 
 /** Inclusive linspace of n values from lo to hi (n == 1 gives lo). */
 export function linspace(lo: number, hi: number, n: number): Float32Array {
@@ -46,6 +47,7 @@ export interface GridEvaluatorOptions {
   /** GPU memory the activations of one chunk may take (default 256 MiB). */
   memoryBudgetBytes?: number;
   tile?: GemmTile;
+  strategy?: GemmStrategy;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
@@ -77,6 +79,7 @@ export class GridEvaluator {
     readonly ctx: GpuContext,
     readonly plan: ForwardPlan,
     readonly chunkPoints: number,
+    private readonly scatter: Kernel,
   ) {}
 
   static async create(
@@ -90,11 +93,12 @@ export class GridEvaluator {
     const plan = await ForwardPlan.create(ctx, kernels, layout, {
       mode: 'perturbed', points: chunkPoints, B: batch.B, T: batch.T, metric: opts.metric, keepActivations: false,
       ...(opts.tile ? { tile: opts.tile } : {}),
+      ...(opts.strategy ? { strategy: opts.strategy } : {}),
     });
     plan.setParams(weights.centre);
     plan.setDirections(weights.d1, weights.d2);
     plan.setBatch(batch);
-    return new GridEvaluator(ctx, plan, chunkPoints);
+    return new GridEvaluator(ctx, plan, chunkPoints, await kernels.get(scatterKernel()));
   }
 
   /** Moves the plane's centre (the wormhole: one frame per checkpoint). */
@@ -109,18 +113,33 @@ export class GridEvaluator {
 
   /**
    * Evaluates the points `coords` ([count][2], a and b) into
-   * `heights[heightsOffset + k]` on the GPU, chunk after chunk, two chunks in
-   * flight. `onChunk` receives each chunk's values once read back (pass
+   * `heights[heightsOffset + k]` on the GPU — or, with `indices`, into
+   * `heights[indices[k]]` — chunk after chunk, two chunks in flight.
+   * `onChunk` receives each chunk's values once read back (pass
    * `readBack: false` to keep everything on the GPU). Aborting `signal` stops
    * at the next chunk boundary with an AbortError.
    */
   async evaluate(
     coords: Float32Array, heights: GPUBuffer, heightsOffset = 0,
-    opts: { onChunk?: (r: ChunkResult) => void; signal?: AbortSignal; readBack?: boolean } = {},
+    opts: { onChunk?: (r: ChunkResult) => void; signal?: AbortSignal; readBack?: boolean; indices?: Uint32Array } = {},
   ): Promise<void> {
     const total = coords.length / 2;
     if (!Number.isInteger(total)) throw new GpuError('grid: coordinates must come in (a, b) pairs');
+    if (opts.indices && opts.indices.length !== total) throw new GpuError(`grid: ${opts.indices.length} indices for ${total} points`);
     const readBack = opts.readBack ?? true;
+    const scatter = opts.indices ? this.scatterTo(heights, opts.indices) : null;
+    try {
+      await this.run(coords, heights, heightsOffset, opts, readBack, scatter);
+    } finally {
+      scatter?.destroy();
+    }
+  }
+
+  private async run(
+    coords: Float32Array, heights: GPUBuffer, heightsOffset: number, opts: { onChunk?: (r: ChunkResult) => void; signal?: AbortSignal },
+    readBack: boolean, scatter: ReturnType<GridEvaluator['scatterTo']> | null,
+  ): Promise<void> {
+    const total = coords.length / 2;
     const { device } = this.ctx;
     const pending: Array<Promise<void>> = [];
     let done = 0;
@@ -131,11 +150,12 @@ export class GridEvaluator {
       this.plan.setCoords(coords.subarray(start * 2, (start + count) * 2));
       const encoder = device.createCommandEncoder({ label: `grid chunk ${start}` });
       this.plan.encode(encoder, count);
-      encoder.copyBufferToBuffer(this.plan.output, 0, heights, (heightsOffset + start) * 4, count * 4);
+      if (scatter) scatter.encode(encoder, start, count);
+      else encoder.copyBufferToBuffer(this.plan.output, 0, heights, (heightsOffset + start) * 4, count * 4);
       let staging: GPUBuffer | null = null;
       if (readBack) {
         staging = device.createBuffer({ label: 'grid chunk readback', size: count * 4, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-        encoder.copyBufferToBuffer(heights, (heightsOffset + start) * 4, staging, 0, count * 4);
+        encoder.copyBufferToBuffer(this.plan.output, 0, staging, 0, count * 4);
       }
       device.queue.submit([encoder.finish()]);
       const chunkStart = start;
@@ -155,6 +175,25 @@ export class GridEvaluator {
       if (pending.length >= 2) await this.wait(pending.shift()!);
     }
     for (const p of pending) await this.wait(p);
+  }
+
+  /** A scatter from the plan's output to heights[indices[k]], one uniform buffer per chunk in flight. */
+  private scatterTo(heights: GPUBuffer, indices: Uint32Array): { encode: (e: GPUCommandEncoder, start: number, count: number) => void; destroy: () => void } {
+    const ctx = this.ctx;
+    const index = storageBuffer(ctx, 'grid indices', indices);
+    const owned: GPUBuffer[] = [index];
+    return {
+      encode: (encoder, start, count) => {
+        const u = uniformBuffer(ctx, 'scatter uniforms', new Uint32Array([count, start]));
+        owned.push(u);
+        encodeDispatches(encoder, [{
+          kernel: this.scatter,
+          bindGroup: this.scatter.bind({ u, values: this.plan.output, index, heights }),
+          workgroups: [Math.ceil(count / SCATTER_WG), 1, 1],
+        }], 'scatter');
+      },
+      destroy: () => owned.forEach((b) => b.destroy()),
+    };
   }
 
   private async wait(p: Promise<void>): Promise<void> {

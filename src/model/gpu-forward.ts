@@ -21,7 +21,7 @@ import { type ParamLayout, outputWeightName } from './params.ts';
 import { type WeightMode } from '../../shaders/common.ts';
 import { embeddingKernel, EMBED_WG } from '../../shaders/embedding.ts';
 import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
-import { type GemmTile, DEFAULT_TILE, linearKernel, linearWorkgroups } from '../../shaders/linear.ts';
+import { type GemmStrategy, type GemmTile, gemmFor, linearKernel, linearWorkgroups, slabBytes } from '../../shaders/linear.ts';
 import { attentionKernel, ATTN_WG } from '../../shaders/attention.ts';
 import { type Metric, tokenLossKernel, reduceMeanKernel, LOSS_WG } from '../../shaders/loss.ts';
 import { type Activation } from './config.ts';
@@ -44,6 +44,8 @@ export interface ForwardPlanOptions {
   metric: Metric;
   keepActivations: boolean;
   tile?: GemmTile;
+  /** GEMM strategy (see shaders/linear.ts); `slab` falls back to `register` where the slab does not fit. */
+  strategy?: GemmStrategy;
 }
 
 interface ActivationSpec {
@@ -154,7 +156,7 @@ export class ForwardPlan {
     const cfg = layout.config;
     if (opts.T > cfg.block_size) throw new GpuError(`forward: sequence length ${opts.T} exceeds block_size ${cfg.block_size}`);
     if (opts.mode === 'plain' && opts.points !== 1) throw new GpuError('forward: plain mode evaluates exactly one point');
-    const plan = new ForwardPlan(ctx, layout, { tile: DEFAULT_TILE, ...opts });
+    const plan = new ForwardPlan(ctx, layout, { ...gemmFor(ctx.adapter), ...opts });
     await plan.record(kernels);
     return plan;
   }
@@ -201,14 +203,16 @@ export class ForwardPlan {
       inName: string, outName: string, inDim: number, outDim: number, weightName: string, biasName: string | null,
       extra: { act?: Activation; resid?: string; pre?: string },
     ): Promise<void> => {
+      const strategy = this.options.strategy === 'slab' && slabBytes(tile, inDim) <= ctx.adapter.limits.maxComputeWorkgroupStorageSize!
+        ? 'slab' : 'register';
       const k = await kernels.get(linearKernel({
-        mode, tile, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
+        mode, strategy, inDim, tile, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
         resid: extra.resid !== undefined, savePre: extra.pre !== undefined,
       }));
       const bufs: Record<string, GPUBuffer> = { ...W, inp: this.act(inName), out: this.act(outName) };
       if (extra.resid) bufs.resid = this.act(extra.resid);
       if (extra.pre) bufs.pre = this.act(extra.pre);
-      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0], bufs, linearWorkgroups(tile, N, outDim, points), weightName);
+      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0], bufs, linearWorkgroups(strategy, tile, N, outDim, points), weightName);
     };
     const attn = await kernels.get(attentionKernel(C / cfg.n_head, keep));
     const biasName = (n: string): string | null => (cfg.bias ? n : null);

@@ -14,8 +14,23 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const keepAlive: unknown[] = [];
 let contextPromise: Promise<GpuContext> | null = null;
 
+/**
+ * Dawn options for create(), space-separated in LOSSCAPE_DAWN_FLAGS (for
+ * example `backend=vulkan adapter=NAME`). By default Dawn's shader
+ * robustness transform is turned off: every losscape kernel bounds its own
+ * indices (clamped loads, guarded stores, tested on odd sizes), and the
+ * per-access clamps cost SwiftShader about a third of the GEMM throughput.
+ * LOSSCAPE_DAWN_FLAGS="" (set, empty) keeps Dawn's defaults.
+ */
+export const DEFAULT_DAWN_FLAGS = ['enable-dawn-features=disable_robustness'];
+
+export function dawnFlags(): string[] {
+  const env = process.env.LOSSCAPE_DAWN_FLAGS;
+  return env === undefined ? DEFAULT_DAWN_FLAGS : env.split(/\s+/).filter(Boolean);
+}
+
 async function requestAdapter(): Promise<GPUAdapter | null> {
-  const gpu = create([]);
+  const gpu = create(dawnFlags());
   keepAlive.push(gpu);
   return gpu.requestAdapter({ powerPreference: 'high-performance' });
 }
