@@ -191,10 +191,10 @@ export function register(program: Command): void {
 
       const tty = Boolean(process.stderr.isTTY);
       const bar = new cliProgress.SingleBar({
-        format: 'train |{bar}| {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta}',
+        format: 'train |{bar}| {value}/{total} | loss {loss} | {tps} tok/s | ETA {left}',
         stream: process.stderr, hideCursor: true, clearOnComplete: false,
       }, cliProgress.Presets.shades_classic);
-      if (tty) bar.start(hyper.steps, resume?.optim.step ?? 0, { loss: '-', tps: '-', eta: '-' });
+      if (tty) bar.start(hyper.steps, resume?.optim.step ?? 0, { loss: '-', tps: '-', left: '-' });
       const controller = new AbortController();
       const onSigint = (): void => controller.abort();
       process.once('SIGINT', onSigint);
@@ -207,7 +207,7 @@ export function register(program: Command): void {
           signal: controller.signal,
           onProgress: (pr) => {
             lastProgress = pr;
-            if (tty) bar.update(pr.step, { loss: pr.trainLoss.toFixed(4), tps: pr.tokensPerSecond.toFixed(0), eta: formatSeconds(pr.etaSeconds) });
+            if (tty) bar.update(pr.step, { loss: pr.trainLoss.toFixed(4), tps: pr.tokensPerSecond.toFixed(0), left: formatSeconds(pr.etaSeconds) });
           },
           onCheckpoint: (c) => {
             checkpoints.push({ step: c.step, file: checkpointFile(c.step), evalLoss: c.evalLoss });
@@ -237,10 +237,10 @@ export function register(program: Command): void {
           tokensPerSecond: result.tokensPerSecond, elapsedSeconds: result.elapsedSeconds, params: layout.paramCount, out: opts.out, adapter,
         }));
       } else {
-        console.log(`${interrupted ? 'interrupted at' : 'trained to'} step ${result.step} of ${hyper.steps} in ${result.elapsedSeconds.toFixed(1)} s `
+        console.log(`${interrupted ? 'interrupted after' : 'trained to'} step ${result.step} of ${hyper.steps} in ${result.elapsedSeconds.toFixed(1)} s `
           + `(${result.tokensPerSecond.toFixed(0)} tokens/s, ${layout.paramCount} parameters, ${adapter})`);
         console.log(`val loss ${last.evalLoss.toFixed(4)} at step ${last.step} (ln vocab ${lnV.toFixed(4)}, unigram entropy ${unigram.toFixed(4)}); run in ${opts.out}`);
-        if (result.step < hyper.steps) console.log(`continue with: losscape train --out ${opts.out} --resume`);
+        if (result.step < hyper.steps) console.log(`continue from step ${last.step} with: losscape train --out ${opts.out} --resume`);
       }
     });
 }
