@@ -17,7 +17,7 @@ import { nodeGpu } from '../node/gpu.ts';
 import { readBytes, readJson } from '../node/files.ts';
 import { createRunDir, EVAL_FILE, loadResumePoint, writeCheckpoint, writeRunFiles } from '../node/run-dir.ts';
 import { HYPER_DEFAULTS, type TrainHyper, type TrainProgress, checkHyper, train } from '../train/trainer.ts';
-import { PRESETS, PRESET_NAMES, type PresetName } from '../train/presets.ts';
+import { PRESETS, PRESET_NAMES, type PresetName, presetHyper } from '../train/presets.ts';
 import {
   type DatasetRecord, type TrainRecord, TRAIN_RECORD_FORMAT, TRAIN_RECORD_VERSION, checkpointFile, historyOf,
 } from '../train/run-record.ts';
@@ -75,24 +75,10 @@ function modelConfig(opts: TrainOptions, ds: Dataset): GPTConfig {
 }
 
 function newRunHyper(opts: TrainOptions, cfg: GPTConfig, ds: Dataset): TrainHyper {
-  const preset = PRESETS[opts.preset].train;
-  const steps = opts.steps ?? preset.steps;
-  const saveEvery = opts.saveEvery ?? Math.min(preset.saveEvery, steps);
-  const lr = opts.lr ?? preset.lr;
-  return {
-    ...HYPER_DEFAULTS,
-    steps,
-    batchSize: opts.batch ?? preset.batchSize,
-    seqLen: opts.block ?? ds.sequenceLength ?? cfg.block_size,
-    lr,
-    minLr: opts.minLr ?? lr / 10,
-    warmupSteps: opts.warmup ?? Math.min(preset.warmupSteps, Math.floor(steps / 10)),
-    weightDecay: opts.weightDecay,
-    gradClip: opts.gradClip,
-    seed: opts.seed,
-    saveEvery,
-    valEvery: opts.valEvery ?? saveEvery,
-  };
+  return presetHyper(opts.preset, opts.block ?? ds.sequenceLength ?? cfg.block_size, opts.seed, {
+    steps: opts.steps, saveEvery: opts.saveEvery, batch: opts.batch, lr: opts.lr, minLr: opts.minLr, warmup: opts.warmup,
+    weightDecay: opts.weightDecay, gradClip: opts.gradClip, valEvery: opts.valEvery,
+  });
 }
 
 /** With --resume, a flag given again must say what the run's train.json says. */

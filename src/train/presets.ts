@@ -5,6 +5,7 @@
  * docs/readme/training.md.
  */
 import { type GPTConfig } from '../model/config.ts';
+import { HYPER_DEFAULTS, type TrainHyper } from './trainer.ts';
 
 export interface Preset {
   name: string;
@@ -36,3 +37,41 @@ export const PRESETS: Readonly<Record<'tiny' | 'small' | 'base', Preset>> = {
 
 export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** Flags that override a preset's training hyper-parameters (undefined: the preset's, or the rule below). */
+export interface HyperOverrides {
+  steps?: number;
+  saveEvery?: number;
+  batch?: number;
+  lr?: number;
+  minLr?: number;
+  warmup?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  valEvery?: number;
+}
+
+/**
+ * A run's hyper-parameters from a preset and overrides: min lr lr/10, warm-up
+ * at most a tenth of the steps, validation at every checkpoint.
+ */
+export function presetHyper(name: PresetName, seqLen: number, seed: number, o: HyperOverrides = {}): TrainHyper {
+  const preset = PRESETS[name].train;
+  const steps = o.steps ?? preset.steps;
+  const saveEvery = o.saveEvery ?? Math.min(preset.saveEvery, steps);
+  const lr = o.lr ?? preset.lr;
+  return {
+    ...HYPER_DEFAULTS,
+    steps,
+    batchSize: o.batch ?? preset.batchSize,
+    seqLen,
+    lr,
+    minLr: o.minLr ?? lr / 10,
+    warmupSteps: o.warmup ?? Math.min(preset.warmupSteps, Math.floor(steps / 10)),
+    weightDecay: o.weightDecay ?? HYPER_DEFAULTS.weightDecay,
+    gradClip: o.gradClip ?? HYPER_DEFAULTS.gradClip,
+    seed,
+    saveEvery,
+    valEvery: o.valEvery ?? saveEvery,
+  };
+}

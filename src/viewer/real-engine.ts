@@ -29,8 +29,8 @@ import { chooseChunkPoints, GridEvaluator, gridCoords, linspace } from '../lands
 import { GPU_RELATIVE_STEP, gpuGradientFunction, hessianDirections } from '../landscape/hessian.ts';
 import { pcaDirections } from '../landscape/pca.ts';
 import { projectOntoPlane } from '../landscape/project.ts';
-import { HYPER_DEFAULTS, type TrainHyper, train } from '../train/trainer.ts';
-import { PRESETS } from '../train/presets.ts';
+import { type TrainHyper, train } from '../train/trainer.ts';
+import { PRESETS, presetHyper } from '../train/presets.ts';
 import { abortError, type EvalSettings, type LandscapeEngine, type TrainedRun, type TrainSettings } from './engine.ts';
 import type { Opened, RunCheckpoint } from './files.ts';
 import { type EvalProgress, type HeightField, latticeOrder, type PathData } from './source.ts';
@@ -105,18 +105,7 @@ export function viewerRun(settings: TrainSettings, dataset: Dataset): { config: 
   const steps = settings.trainSteps;
   const saveEvery = Math.max(1, Math.ceil(steps / PATH_CHECKPOINTS));
   const config: GPTConfig = { ...preset.model, vocab_size: dataset.vocabSize, block_size: dataset.sequenceLength ?? preset.model.block_size };
-  const hyper: TrainHyper = {
-    ...HYPER_DEFAULTS,
-    steps,
-    batchSize: preset.train.batchSize,
-    seqLen: config.block_size,
-    lr: preset.train.lr,
-    minLr: preset.train.lr / 10,
-    warmupSteps: Math.min(preset.train.warmupSteps, Math.floor(steps / 10)),
-    seed: settings.seed,
-    saveEvery,
-    valEvery: saveEvery,
-  };
+  const hyper = presetHyper(settings.preset, config.block_size, settings.seed, { steps, saveEvery });
   return { config, hyper };
 }
 
