@@ -1,7 +1,9 @@
 /**
  * Causal multi-head self-attention, one query row per invocation, with an
  * online softmax (running maximum and sum, Milakov & Gimelshein 2018) so the
- * T x T matrix is never stored:
+ * T x T matrix is never stored; the head dimension is written out as
+ * separate variables (SwiftShader turns private arrays indexed in loops
+ * into slow per-lane memory accesses):
  *
  *   y[p][b,t][h*hs:(h+1)*hs] = sum_{s<=t} softmax_s(q_t . k_s / sqrt(hs)) v_s
  *
@@ -44,27 +46,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
   let C3 = 3u * u.C;
   let seq = (p * u.B + b) * u.T;
   let qBase = (seq + t) * C3 + h * HS;
-  let scale = inverseSqrt(f32(HS));
-  var q: array<f32, HS>;
-  var acc: array<f32, HS>;
-  for (var i = 0u; i < HS; i++) { q[i] = qkv[qBase + i] * scale; acc[i] = 0.0; }
+  let scale = inverseSqrt(${headSize}.0);
+${unroll(headSize, (i) => `let q${i} = qkv[qBase + ${i}u] * scale;`)}
+${unroll(headSize, (i) => `var acc${i} = 0.0;`)}
   var m = -3.0e38;
   var l = 0.0;
   for (var s = 0u; s <= t; s++) {
     let kBase = (seq + s) * C3 + u.C + h * HS;
-    var score = 0.0;
-    for (var i = 0u; i < HS; i++) { score = fma(q[i], qkv[kBase + i], score); }
+    let vBase = kBase + u.C;
+    let score = ${dot(headSize, (i) => `q${i}`, (i) => `qkv[kBase + ${i}u]`)};
     let mNew = max(m, score);
     let corr = exp(m - mNew);
     let e = exp(score - mNew);
     l = l * corr + e;
-    let vBase = kBase + u.C;
-    for (var i = 0u; i < HS; i++) { acc[i] = acc[i] * corr + e * qkv[vBase + i]; }
+${unroll(headSize, (i) => `  acc${i} = fma(acc${i}, corr, e * qkv[vBase + ${i}u]);`)}
     m = mNew;
   }
   let yBase = (seq + t) * u.C + h * HS;
   let inv = 1.0 / l;
-  for (var i = 0u; i < HS; i++) { y[yBase + i] = acc[i] * inv; }
+${unroll(headSize, (i) => `y[yBase + ${i}u] = acc${i} * inv;`)}
   ${saveLse ? 'lse[p * rowsPerPoint + g] = m + log(l);' : ''}
 }
 `,

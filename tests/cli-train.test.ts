@@ -12,6 +12,7 @@ import { parseTrainRecord } from '../src/train/run-record.ts';
 import { tokenizerFromJSON } from '../src/data/tokenizer.ts';
 import { makeDataset } from '../src/data/dataset.ts';
 import { forward } from '../src/model/reference.ts';
+import { PRESETS } from '../src/train/presets.ts';
 
 const SMALL = ['--steps', '4', '--save-every', '2', '--batch', '4', '--block', '16', '--eval-batch', '3'];
 
@@ -90,9 +91,10 @@ describe('losscape train', () => {
     const none = runCli(['train', '--out', join(tempDir(), 'nothing'), '--resume']);
     expect(none.status).toBe(2);
     expect(errorLine(none)).toContain('no train.json');
-    const long = runCli(['train', '--preset', 'tiny', '--block', '65', '--out', join(tempDir(), 'x')]);
+    const block = PRESETS.tiny.model.block_size;
+    const long = runCli(['train', '--preset', 'tiny', '--block', String(block + 1), '--out', join(tempDir(), 'x')]);
     expect(long.status).toBe(2);
-    expect(errorLine(long)).toContain('--block 65 exceeds the model\'s block_size 64');
+    expect(errorLine(long)).toContain(`--block ${block + 1} exceeds the model's block_size ${block}`);
     expect(long.stderr).not.toContain('    at ');
   });
 

@@ -1,13 +1,13 @@
-/** The viewer's pure functions: mesh indices, streaming lattices, playback, coordinates, camera. */
+/** The viewer's pure functions: mesh indices, streaming lattices, URL parameters, playback, coordinates, camera. */
 import { vec4 } from 'gl-matrix';
 import { describe, expect, it } from 'vitest';
 import { linspace } from '../src/landscape/grid.ts';
 import { defaultOrbit, eyeOf, viewProjection, zoom } from '../src/viewer/camera.ts';
 import { advance, checkpointLines, planeToGrid } from '../src/viewer/path.ts';
-import { type HeightField, latticeCount } from '../src/viewer/source.ts';
-import { strideLadder } from '../src/viewer/synthetic.ts';
+import { type HeightField, latticeCount, latticeOrder, strideLadder } from '../src/viewer/source.ts';
 import { gridIndices } from '../src/viewer/terrain.ts';
 import { framesAt, minimapRect } from '../src/viewer/view.ts';
+import { settingsFromQuery } from '../src/viewer/state.ts';
 
 describe('terrain mesh indices', () => {
   it('covers each cell of a 4x3 grid with two triangles split along (i+1, j)-(i, j+1), and each edge once', () => {
@@ -47,6 +47,41 @@ describe('streaming lattices', () => {
     expect(strideLadder(65)).toEqual([8, 4, 2, 1]);
     expect(strideLadder(9)).toEqual([1]);
     for (const n of [17, 33, 100, 513]) expect(latticeCount(n, strideLadder(n)[0]!)).toBeGreaterThanOrEqual(9);
+  });
+
+  it('orders the points of a non-square grid coarse lattice first, each point once, each level completing its lattice', () => {
+    const nx = 35;
+    const ny = 18;
+    const { indices, levels } = latticeOrder(nx, ny);
+    expect(levels.map((l) => l.stride)).toEqual(strideLadder(18));
+    expect(new Set(indices).size).toBe(nx * ny);
+    expect(Math.max(...indices)).toBe(nx * ny - 1);
+    const on = (i: number, n: number, s: number): boolean => i % s === 0 || i === n - 1;
+    for (const { stride, end } of levels) {
+      // The first `end` points are exactly the lattice of this stride (both last rows and columns included).
+      const want = new Set<number>();
+      for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) if (on(i, nx, stride) && on(j, ny, stride)) want.add(j * nx + i);
+      expect(new Set(indices.subarray(0, end))).toEqual(want);
+      expect(end).toBe(latticeCount(nx, stride) * latticeCount(ny, stride));
+    }
+  });
+});
+
+describe('URL parameters', () => {
+  it('override the settings they name, with numbers, choices and switches checked', () => {
+    expect(settingsFromQuery('?steps=40&res=17&directions=random&range=0.5&wormhole=1&path=false&colormap=magma')).toEqual({
+      trainSteps: 40, resolution: 17, directions: 'random', range: 0.5, wormhole: true, showPath: false, colormap: 'magma',
+    });
+    expect(settingsFromQuery('')).toEqual({});
+  });
+
+  it('name the parameter and what it accepts when a value is bad', () => {
+    expect(() => settingsFromQuery('?res=4')).toThrow('?res=4: expected an integer from 5 to 513');
+    expect(() => settingsFromQuery('?res=17.5')).toThrow('?res=17.5: expected an integer from 5 to 513');
+    expect(() => settingsFromQuery('?steps=')).toThrow('?steps=: expected an integer from 10 to 5000');
+    expect(() => settingsFromQuery('?metric=loss')).toThrow('?metric=loss: expected one of ce, acc, mse');
+    expect(() => settingsFromQuery('?wormhole=yes')).toThrow('?wormhole=yes: expected 1, 0, true or false');
+    expect(() => settingsFromQuery('?resolution=17')).toThrow('?resolution: unknown URL parameter; known: dataset, preset, steps');
   });
 });
 

@@ -390,7 +390,7 @@ async function addFramePath(
 
 // ---------------------------------------------------------------- the verb
 
-interface GridFlags {
+interface GridFlags extends JobFlags {
   model?: string;
   directions?: string;
   kind?: DirectionKindFlag;
@@ -409,12 +409,6 @@ interface GridFlags {
   frames?: boolean;
   every?: number;
   offset?: [number, number];
-  out: string;
-  json?: boolean;
-  resume?: boolean;
-  shard?: ShardSpec;
-  chunk?: number;
-  memory?: number;
 }
 
 /** `file:PATH` or `KIND seed S`, as the grid's metadata names its directions. */

@@ -17,7 +17,7 @@ import { nodeGpu } from '../node/gpu.ts';
 import { readBytes, readJson } from '../node/files.ts';
 import { createRunDir, EVAL_FILE, loadResumePoint, writeCheckpoint, writeRunFiles } from '../node/run-dir.ts';
 import { HYPER_DEFAULTS, type TrainHyper, type TrainProgress, checkHyper, train } from '../train/trainer.ts';
-import { PRESETS, PRESET_NAMES, type PresetName } from '../train/presets.ts';
+import { PRESETS, PRESET_NAMES, type PresetName, presetHyper } from '../train/presets.ts';
 import {
   type DatasetRecord, type TrainRecord, TRAIN_RECORD_FORMAT, TRAIN_RECORD_VERSION, checkpointFile, historyOf,
 } from '../train/run-record.ts';
@@ -75,24 +75,10 @@ function modelConfig(opts: TrainOptions, ds: Dataset): GPTConfig {
 }
 
 function newRunHyper(opts: TrainOptions, cfg: GPTConfig, ds: Dataset): TrainHyper {
-  const preset = PRESETS[opts.preset].train;
-  const steps = opts.steps ?? preset.steps;
-  const saveEvery = opts.saveEvery ?? Math.min(preset.saveEvery, steps);
-  const lr = opts.lr ?? preset.lr;
-  return {
-    ...HYPER_DEFAULTS,
-    steps,
-    batchSize: opts.batch ?? preset.batchSize,
-    seqLen: opts.block ?? ds.sequenceLength ?? cfg.block_size,
-    lr,
-    minLr: opts.minLr ?? lr / 10,
-    warmupSteps: opts.warmup ?? Math.min(preset.warmupSteps, Math.floor(steps / 10)),
-    weightDecay: opts.weightDecay,
-    gradClip: opts.gradClip,
-    seed: opts.seed,
-    saveEvery,
-    valEvery: opts.valEvery ?? saveEvery,
-  };
+  return presetHyper(opts.preset, opts.block ?? ds.sequenceLength ?? cfg.block_size, opts.seed, {
+    steps: opts.steps, saveEvery: opts.saveEvery, batch: opts.batch, lr: opts.lr, minLr: opts.minLr, warmup: opts.warmup,
+    weightDecay: opts.weightDecay, gradClip: opts.gradClip, valEvery: opts.valEvery,
+  });
 }
 
 /** With --resume, a flag given again must say what the run's train.json says. */
@@ -191,10 +177,10 @@ export function register(program: Command): void {
 
       const tty = Boolean(process.stderr.isTTY);
       const bar = new cliProgress.SingleBar({
-        format: 'train |{bar}| {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta}',
+        format: 'train |{bar}| {value}/{total} | loss {loss} | {tps} tok/s | ETA {left}',
         stream: process.stderr, hideCursor: true, clearOnComplete: false,
       }, cliProgress.Presets.shades_classic);
-      if (tty) bar.start(hyper.steps, resume?.optim.step ?? 0, { loss: '-', tps: '-', eta: '-' });
+      if (tty) bar.start(hyper.steps, resume?.optim.step ?? 0, { loss: '-', tps: '-', left: '-' });
       const controller = new AbortController();
       const onSigint = (): void => controller.abort();
       process.once('SIGINT', onSigint);
@@ -207,7 +193,7 @@ export function register(program: Command): void {
           signal: controller.signal,
           onProgress: (pr) => {
             lastProgress = pr;
-            if (tty) bar.update(pr.step, { loss: pr.trainLoss.toFixed(4), tps: pr.tokensPerSecond.toFixed(0), eta: formatSeconds(pr.etaSeconds) });
+            if (tty) bar.update(pr.step, { loss: pr.trainLoss.toFixed(4), tps: pr.tokensPerSecond.toFixed(0), left: formatSeconds(pr.etaSeconds) });
           },
           onCheckpoint: (c) => {
             checkpoints.push({ step: c.step, file: checkpointFile(c.step), evalLoss: c.evalLoss });
@@ -237,10 +223,10 @@ export function register(program: Command): void {
           tokensPerSecond: result.tokensPerSecond, elapsedSeconds: result.elapsedSeconds, params: layout.paramCount, out: opts.out, adapter,
         }));
       } else {
-        console.log(`${interrupted ? 'interrupted at' : 'trained to'} step ${result.step} of ${hyper.steps} in ${result.elapsedSeconds.toFixed(1)} s `
+        console.log(`${interrupted ? 'interrupted after' : 'trained to'} step ${result.step} of ${hyper.steps} in ${result.elapsedSeconds.toFixed(1)} s `
           + `(${result.tokensPerSecond.toFixed(0)} tokens/s, ${layout.paramCount} parameters, ${adapter})`);
         console.log(`val loss ${last.evalLoss.toFixed(4)} at step ${last.step} (ln vocab ${lnV.toFixed(4)}, unigram entropy ${unigram.toFixed(4)}); run in ${opts.out}`);
-        if (result.step < hyper.steps) console.log(`continue with: losscape train --out ${opts.out} --resume`);
+        if (result.step < hyper.steps) console.log(`continue from step ${last.step} with: losscape train --out ${opts.out} --resume`);
       }
     });
 }

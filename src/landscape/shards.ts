@@ -71,19 +71,8 @@ const PATH_TENSORS = [
   ['pathStep', 'path_step', 'I32'],
 ] as const;
 
-type PathFields = Pick<GridFile, 'path' | 'pathResidual' | 'pathLoss' | 'pathPlaneLoss' | 'pathStep'>;
-
-/** The grid without its loss values: everything every shard of one job agrees on. */
-export interface GridFrame extends PathFields {
-  nx: number;
-  ny: number;
-  frames: number;
-  animated: boolean;
-  alpha: Float32Array;
-  beta: Float32Array;
-  /** The grid file's metadata; `adapter` names the adapter(s) that computed it. */
-  metadata: Record<string, string>;
-}
+/** The grid without its loss values: everything every shard of one job agrees on (`adapter` in the metadata names the adapter(s) that computed it). */
+export type GridFrame = Omit<GridFile, 'loss'>;
 
 export interface GridShard {
   grid: GridFrame;

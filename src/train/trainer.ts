@@ -20,9 +20,8 @@
  */
 import { type GpuContext } from '../gpu/context.ts';
 import { InputError } from '../model/config.ts';
-import { readFloats } from '../gpu/buffers.ts';
+import { readFloats, storageBuffer } from '../gpu/buffers.ts';
 import { type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
-import { BufferUsage } from '../gpu/buffers.ts';
 import { type ParamLayout, initParams } from '../model/params.ts';
 import { ForwardPlan } from '../model/gpu-forward.ts';
 import { BackwardPlan } from '../model/gpu-backward.ts';
@@ -104,8 +103,6 @@ export interface TrainRun {
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
   onCheckpoint: (c: Checkpoint) => void | Promise<void>;
-  /** A clock in milliseconds (default performance.now). */
-  now?: () => number;
 }
 
 export interface TrainResult {
@@ -162,7 +159,6 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
     throw new InputError(`--stop-at ${stopAt} must be a checkpoint step (a multiple of --save-every ${hyper.saveEvery}, or ${hyper.steps}) in 1..${hyper.steps}`);
   }
   const reportEvery = run.reportEvery ?? 10;
-  const now = run.now ?? ((): number => performance.now());
   const { batchSize: B, seqLen: T } = hyper;
   const start = run.resume?.optim.step ?? 0;
   if (start > hyper.steps) throw new InputError(`the run is at step ${start}, past steps ${hyper.steps}`);
@@ -181,9 +177,8 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
       beta1: hyper.beta1, beta2: hyper.beta2, eps: hyper.eps, weightDecay: hyper.weightDecay, gradClip: hyper.gradClip,
     });
     owned.push(optimizer);
-    const logBytes = reportEvery * 4;
-    const lossLog = ctx.device.createBuffer({ label: 'train loss log', size: logBytes, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
-    const normLog = ctx.device.createBuffer({ label: 'grad norm log', size: logBytes, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+    const lossLog = storageBuffer(ctx, 'train loss log', reportEvery * 4);
+    const normLog = storageBuffer(ctx, 'grad norm^2 log', reportEvery * 4);
     owned.push(lossLog, normLog);
     const stepDispatches = [...forward.dispatches, ...backward.dispatches, ...optimizer.dispatches];
 
@@ -199,7 +194,7 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
       return (await readFloats(ctx, evalPlan.output, 0, 1))[0]!;
     };
     const schedule = { lr: hyper.lr, minLr: hyper.minLr, warmupSteps: hyper.warmupSteps, totalSteps: hyper.steps };
-    const t0 = now();
+    const t0 = performance.now();
     let logged = 0;
     const flush = async (step: number): Promise<void> => {
       if (logged === 0) return;
@@ -209,7 +204,7 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
       history.gradNorm.push(...Array.from(norms, Math.sqrt));
       logged = 0;
       if (run.onProgress) {
-        const seconds = (now() - t0) / 1000;
+        const seconds = (performance.now() - t0) / 1000;
         const done = step - start;
         run.onProgress({
           step, steps: hyper.steps, trainLoss: history.trainLoss[step - 1]!,
@@ -248,7 +243,7 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
       if (save) await checkpoint(step);
       else if (validate) history.val.push({ step, loss: await evalLoss() });
     }
-    const elapsedSeconds = (now() - t0) / 1000;
+    const elapsedSeconds = (performance.now() - t0) / 1000;
     return { step, history, elapsedSeconds, tokensPerSecond: elapsedSeconds > 0 ? ((step - start) * B * T) / elapsedSeconds : 0 };
   } finally {
     for (const o of owned) o.destroy();

@@ -5,7 +5,7 @@
  */
 import GUI, { type Controller } from 'lil-gui';
 import {
-  COLORMAP_NAMES, DATASETS, DIRECTION_KINDS, METRICS, PRESETS, SCALES, type SettingKey, type Settings,
+  COLORMAP_NAMES, DATASETS, DIRECTION_KINDS, METRICS, NUMBER_RANGES, PRESETS, SCALES, type SettingKey, type Settings,
 } from './state.ts';
 
 export interface PanelActions {
@@ -13,7 +13,8 @@ export interface PanelActions {
   train(): void;
   /** Evaluate (or, while evaluating, cancel). */
   evaluate(): void;
-  openFile(): void;
+  openFiles(): void;
+  openFolder(): void;
   exportHeightmap(): void;
   exportColormap(): void;
   screenshot(): void;
@@ -35,19 +36,23 @@ export class Panel {
     this.gui = gui;
     gui.onOpenClose(() => layoutChanged());
     const on = (c: Controller, key: SettingKey): Controller => c.onChange(() => changed(key));
+    const slider = (folder: GUI, key: keyof typeof NUMBER_RANGES): Controller => {
+      const r = NUMBER_RANGES[key];
+      return on(folder.add(settings, key, r.min, r.max, r.step), key);
+    };
     const buttons = { ...actions, playPause: (): void => { settings.playing = !settings.playing; this.play.updateDisplay(); changed('playing'); } };
 
     const model = gui.addFolder('Model');
     on(model.add(settings, 'dataset', [...DATASETS]), 'dataset');
     on(model.add(settings, 'preset', [...PRESETS]), 'preset');
-    on(model.add(settings, 'trainSteps', 10, 5000, 10).name('train steps'), 'trainSteps');
+    slider(model, 'trainSteps').name('train steps');
     this.trainButton = model.add(buttons, 'train');
 
     const land = gui.addFolder('Landscape');
     on(land.add(settings, 'directions', [...DIRECTION_KINDS]).name('direction kind'), 'directions');
-    on(land.add(settings, 'seed', 0, 9999, 1), 'seed');
-    on(land.add(settings, 'range', 0.05, 5, 0.05).name('range ±'), 'range');
-    on(land.add(settings, 'resolution', 5, 513, 1), 'resolution');
+    slider(land, 'seed');
+    slider(land, 'range').name('range ±');
+    slider(land, 'resolution');
     on(land.add(settings, 'metric', [...METRICS]), 'metric');
     on(land.add(settings, 'wormhole'), 'wormhole');
     this.evaluateButton = land.add(buttons, 'evaluate');
@@ -55,20 +60,21 @@ export class Panel {
     const look = gui.addFolder('View');
     on(look.add(settings, 'colormap', [...COLORMAP_NAMES]).name('colour map'), 'colormap');
     on(look.add(settings, 'scale', [...SCALES]), 'scale');
-    on(look.add(settings, 'exaggeration', 0.1, 5, 0.05), 'exaggeration');
-    on(look.add(settings, 'clampMax', 0, 100, 0.01).name('clamp above (0 = off)'), 'clampMax');
-    on(look.add(settings, 'contours', 0, 60, 1), 'contours');
+    slider(look, 'exaggeration');
+    slider(look, 'clampMax').name('clamp above (0 = off)');
+    slider(look, 'contours');
     on(look.add(settings, 'wireframe'), 'wireframe');
     on(look.add(settings, 'minimap'), 'minimap');
 
     const path = gui.addFolder('Path');
     on(path.add(settings, 'showPath').name('show path'), 'showPath');
     this.play = path.add(buttons, 'playPause').name(settings.playing ? 'pause' : 'play');
-    on(path.add(settings, 'playSpeed', 0.5, 60, 0.5).name('play speed (ckpt/s)'), 'playSpeed');
+    slider(path, 'playSpeed').name('play speed (ckpt/s)');
     this.checkpoint = on(path.add(settings, 'checkpoint', 0, 1, 0.01), 'checkpoint').listen();
 
     const files = gui.addFolder('Files');
-    files.add(buttons, 'openFile').name('open grid file…');
+    files.add(buttons, 'openFiles').name('open files…');
+    files.add(buttons, 'openFolder').name('open folder…');
     files.add(buttons, 'exportHeightmap').name('heightmap PNG (16-bit)');
     files.add(buttons, 'exportColormap').name('colour-mapped PNG');
     files.add(buttons, 'screenshot').name('screenshot PNG');

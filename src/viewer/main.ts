@@ -5,16 +5,17 @@
  * player; the page's state is reported in document.body.dataset.state.
  */
 import { createContext, describeAdapter, type GpuContext } from '../gpu/context.ts';
+import type { GPTConfig } from '../model/config.ts';
 import { attachOrbitControls, defaultOrbit } from './camera.ts';
 import { colormapTable } from '../export/colormaps.ts';
 import { isAbort, type LandscapeEngine, type TrainedRun } from './engine.ts';
-import { canvasPng, colormapBytes, download, heightmapBytes, recordWebm } from './exports.ts';
-import { attachDrop, pickFiles, readGridFile } from './files.ts';
+import { canvasPng, colormapBytes, download, heightmapBytes, readFrame, recordWebm } from './exports.ts';
+import { attachDrop, openFiles, pickFiles, readFiles } from './files.ts';
 import { Panel } from './gui.ts';
 import { advance, checkpointLines, lastCheckpoint } from './path.ts';
 import { type EvalProgress, type HeightField, heightFieldFromGrid } from './source.ts';
-import { defaultSettings, EVAL_KEYS, type SettingKey, type Settings } from './state.ts';
-import { syntheticEngine } from './synthetic.ts';
+import { EngineRun, realEngine } from './real-engine.ts';
+import { defaultSettings, EVAL_KEYS, type SettingKey, type Settings, settingsFromQuery } from './state.ts';
 import { minimapRect, View } from './view.ts';
 
 export type PageState = 'loading' | 'training' | 'evaluating' | 'ready' | 'error';
@@ -39,10 +40,9 @@ function errorText(e: unknown): string {
 const EVALUATE_DEBOUNCE_MS = 150;
 
 class App {
-  readonly settings: Settings = defaultSettings();
   readonly orbit = defaultOrbit();
   readonly panel: Panel;
-  private run: TrainedRun | null = null;
+  run: TrainedRun | null = null;
   private job: { kind: 'train' | 'evaluate' | 'open'; controller: AbortController } | null = null;
   private evaluateTimer: ReturnType<typeof setTimeout> | null = null;
   /** A field from a dropped file is not the engine's: toggling the wormhole only changes how it is shown. */
@@ -55,11 +55,12 @@ class App {
   private idleWaiters: Array<() => void> = [];
   private lapWaiters: Array<() => void> = [];
 
-  constructor(readonly ctx: GpuContext, readonly view: View, readonly engine: LandscapeEngine) {
+  constructor(readonly ctx: GpuContext, readonly view: View, readonly engine: LandscapeEngine, readonly settings: Settings) {
     this.panel = new Panel(this.settings, {
       train: () => (this.job?.kind === 'train' ? this.cancel() : void this.train()),
       evaluate: () => (this.job?.kind === 'evaluate' ? this.cancel() : void this.evaluate()),
-      openFile: () => pickFiles((files) => void this.openFiles(files)),
+      openFiles: () => pickFiles(false, (files) => void this.openFiles(files)),
+      openFolder: () => pickFiles(true, (files) => void this.openFiles(files)),
       exportHeightmap: () => void this.exportPng('heightmap'),
       exportColormap: () => void this.exportPng('colormap'),
       screenshot: () => void this.screenshot(),
@@ -68,7 +69,7 @@ class App {
     view.scene.setColormap(this.settings.colormap);
     this.drawLegendBar();
     attachOrbitControls(view.canvas, this.orbit, () => { this.dirty = true; });
-    attachDrop(document.body, (files) => void this.openFiles(files));
+    attachDrop(document.body, (files) => void this.openFiles(files), (e) => this.fail(errorText(e)));
     new ResizeObserver(() => this.resize()).observe(view.canvas);
     this.resize();
     void ctx.device.lost.then((info) => this.fail(`the GPU device was lost (${info.reason}): ${info.message}`));
@@ -126,9 +127,17 @@ class App {
         this.status(`training: step ${p.step}/${p.steps} · loss ${p.trainLoss.toFixed(4)}`);
       }, signal);
       if (signal.aborted) return;
-      this.run = run;
+      this.useRun(run, false);
       void this.evaluate();
     });
+  }
+
+  /** Makes `run` the one evaluated; "file" directions stay only with the run that has them. */
+  private useRun(run: TrainedRun, openedDirections: boolean): void {
+    this.run = run;
+    if (openedDirections) this.settings.directions = 'file';
+    else if (this.settings.directions === 'file' && !run.hasDirections) this.settings.directions = defaultSettings().directions;
+    this.panel.refresh(this.settings);
   }
 
   evaluate(): Promise<void> {
@@ -137,6 +146,7 @@ class App {
     return this.startJob('evaluate', async (signal) => {
       setState('evaluating');
       const snapshot = { ...this.settings };
+      this.status(`evaluating: ${snapshot.directions} directions…`);
       let first = true;
       await this.engine.evaluate(run, snapshot, (field, progress) => {
         if (signal.aborted) return;
@@ -153,22 +163,30 @@ class App {
     });
   }
 
+  /** Opens dropped or picked files: a grid is shown as it is; a model, a run or directions are evaluated. */
   async openFiles(files: File[]): Promise<void> {
-    const file = files.find((f) => f.name.endsWith('.safetensors')) ?? files[0]!;
     await this.startJob('open', async (signal) => {
       setState('loading');
-      this.status(`opening ${file.name}…`);
-      const grid = await readGridFile(file);
+      this.status(`opening ${files.length > 3 ? `${files.length} files` : files.map((f) => f.name).join(', ')}…`);
+      const opened = openFiles(await readFiles(files));
       if (signal.aborted) return;
-      const field = heightFieldFromGrid(this.ctx, grid, file.name);
-      const points = grid.frames * grid.nx * grid.ny;
-      this.fieldFromFile = true;
-      this.settings.wormhole = grid.animated && grid.frames > 1;
       this.settings.playing = false;
-      this.panel.refresh(this.settings);
-      this.showField(field, { stride: 1, framesReady: grid.frames, pointsDone: points, pointsTotal: points }, true);
-      setState('ready');
-      this.status(`${file.name}: ${grid.nx}x${grid.ny}${grid.frames > 1 ? ` x ${grid.frames} frames` : ''}${grid.metadata.metric ? ` · ${grid.metadata.metric}` : ''}`);
+      if (opened.kind === 'grid') {
+        const { grid, name } = opened;
+        const field = heightFieldFromGrid(this.ctx, grid, name);
+        const points = grid.frames * grid.nx * grid.ny;
+        this.fieldFromFile = true;
+        this.settings.wormhole = grid.animated && grid.frames > 1;
+        this.panel.refresh(this.settings);
+        this.showField(field, { stride: 1, framesReady: grid.frames, pointsDone: points, pointsTotal: points }, true);
+        setState('ready');
+        this.status(`${name}: ${grid.nx}x${grid.ny}${grid.frames > 1 ? ` x ${grid.frames} frames` : ''}${grid.metadata.metric ? ` · ${grid.metadata.metric}` : ''}`);
+        return;
+      }
+      const run = await this.engine.open(opened, this.run);
+      if (signal.aborted) return;
+      this.useRun(run, opened.directions !== null);
+      void this.evaluate();
     });
   }
 
@@ -319,7 +337,7 @@ class App {
     $('legend').hidden = false;
   }
 
-  private currentFrame(): number {
+  currentFrame(): number {
     const field = this.field;
     return field && this.settings.wormhole && field.frames > 1 ? Math.round(this.settings.checkpoint) : 0;
   }
@@ -397,7 +415,18 @@ export interface TestHook {
   minimapRect(): { x: number; y: number; width: number; height: number };
   /** The 16-bit heightmap PNG of the shown frame, base64. */
   exportHeightmap(): Promise<string>;
+  /** The shown frame's heights, read back from the GPU buffer ([ny][nx]; NaN and Inf as null, as JSON has them). */
+  heights(): Promise<Array<number | null>>;
+  /** What the landscape was evaluated from: the model, its final weights and the evaluation batch. */
+  run(): RunSummary | null;
   openFiles(files: File[]): Promise<void>;
+}
+
+export interface RunSummary {
+  config: GPTConfig;
+  checkpoints: number;
+  final: number[];
+  batch: { B: number; T: number; idx: number[]; targets: number[]; mask: number[] | null };
 }
 
 function base64(bytes: Uint8Array): string {
@@ -408,6 +437,7 @@ function base64(bytes: Uint8Array): string {
 
 async function main(): Promise<void> {
   setState('loading');
+  const settings = { ...defaultSettings(), ...settingsFromQuery(location.search) };
   if (!('gpu' in navigator) || !navigator.gpu) {
     noWebGpu('This browser has no WebGPU (navigator.gpu is missing)');
     return;
@@ -419,8 +449,8 @@ async function main(): Promise<void> {
   }
   const ctx = await createContext(adapter);
   const view = await View.create(ctx, $<HTMLCanvasElement>('view'));
-  const app = new App(ctx, view, syntheticEngine(ctx));
-  $('adapter').textContent = `${describeAdapter(ctx.adapter)} · engine: ${app.engine.name}`;
+  const app = new App(ctx, view, realEngine(ctx), settings);
+  $('adapter').textContent = describeAdapter(ctx.adapter);
   const hook: TestHook = {
     settings: app.settings,
     set: (partial) => app.set(partial),
@@ -436,6 +466,20 @@ async function main(): Promise<void> {
       return { x: box.left + r.x, y: box.top + r.y, width: r.width, height: r.height };
     },
     exportHeightmap: async () => base64(await app.pngBytes('heightmap')),
+    heights: async () => {
+      const f = app.field;
+      if (!f) throw new Error('no landscape is shown');
+      return Array.from(await readFrame(ctx, f, app.currentFrame()), (v) => (Number.isFinite(v) ? v : null));
+    },
+    run: () => {
+      const r = app.run;
+      if (!(r instanceof EngineRun)) return null;
+      const b = r.evalBatch;
+      return {
+        config: r.layout.config, checkpoints: r.checkpoints.length, final: Array.from(r.final.params),
+        batch: { B: b.B, T: b.T, idx: Array.from(b.idx), targets: Array.from(b.targets), mask: b.mask && Array.from(b.mask) },
+      };
+    },
     openFiles: (files) => app.openFiles(files),
   };
   (window as unknown as { losscape: TestHook }).losscape = hook;

@@ -62,6 +62,43 @@ export function latticeCount(n: number, s: number): number {
   return Math.floor((n - 1 + s - 1) / s) + 1;
 }
 
+/** Lattice strides of a streamed evaluation, coarsest first (at least 9 points per side), halving down to 1. */
+export function strideLadder(n: number): number[] {
+  let s = 1;
+  while (s * 16 <= n - 1) s *= 2;
+  const ladder: number[] = [];
+  for (; s >= 1; s /= 2) ladder.push(s);
+  return ladder;
+}
+
+const onLattice = (i: number, n: number, s: number): boolean => i % s === 0 || i === n - 1;
+
+/**
+ * The points of an nx x ny grid in streaming order: the coarsest lattice
+ * of strideLadder(min(nx, ny)) first, then the points each finer lattice
+ * adds. `indices[k]` is the storage index j*nx + i of the k-th point;
+ * `levels[p].end` is how many points precede the end of level p, so once
+ * that many are done the lattice of stride `levels[p].stride` is complete.
+ */
+export function latticeOrder(nx: number, ny: number): { indices: Uint32Array; levels: Array<{ stride: number; end: number }> } {
+  const indices = new Uint32Array(nx * ny);
+  const levels: Array<{ stride: number; end: number }> = [];
+  const ladder = strideLadder(Math.min(nx, ny));
+  let k = 0;
+  ladder.forEach((stride, p) => {
+    const coarser = p > 0 ? ladder[p - 1]! : 0;
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        if (!onLattice(i, nx, stride) || !onLattice(j, ny, stride)) continue;
+        if (coarser > 0 && onLattice(i, nx, coarser) && onLattice(j, ny, coarser)) continue;
+        indices[k++] = j * nx + i;
+      }
+    }
+    levels.push({ stride, end: k });
+  });
+  return { indices, levels };
+}
+
 /** Uploads a grid file's loss (all frames) into a storage buffer and wraps it as a HeightField. */
 export function heightFieldFromGrid(ctx: GpuContext, grid: GridFile, label: string): HeightField {
   const floats = grid.frames * grid.ny * grid.nx;
