@@ -148,7 +148,7 @@ export const CHECK_LABELS: Record<keyof ValueChecks, string> = { naive: 'naive W
 export interface GridCaseResult extends GridCase {
   model: string;
   engineDetail: EngineMeasurement;
-  naiveDetail: NaiveMeasurement | null;
+  naiveDetail: NaiveMeasurement;
   torchDetail: TorchMeasurement | null;
   checks: ValueChecks;
 }
@@ -160,8 +160,8 @@ export interface GridCaseOptions {
   nx: number;
   ny: number;
   ceilingGflops: number;
-  /** Time for the naive loop's sample of points spread over the grid; null skips the naive loop. */
-  naiveSeconds: number | null;
+  /** Time for the naive loop's sample of points spread over the grid. */
+  naiveSeconds: number;
   /** A Python that imports torch, or null to skip the PyTorch baselines. */
   python: string | null;
   /** Each PyTorch mode stops after this long. */
@@ -272,15 +272,13 @@ export async function runGridCase(o: GridCaseOptions): Promise<GridCaseResult> {
   log(`${name}: engine compile ${(e.compileMs / 1000).toFixed(1)} s, ${e.points} points in ${e.seconds.toFixed(1)} s = ${e.pointsPerSecond.toFixed(1)} pt/s`
     + (e.gpuChunk ? ` (kernels alone ${e.gpuChunk.pointsPerSecond.toFixed(1)} pt/s)` : ''));
 
-  const checks: ValueChecks = { naive: null, torchLoop: null, torchBatched: null };
-  let naive: NaiveMeasurement | null = null;
-  if (o.naiveSeconds !== null) {
-    log(`${name}: naive WebGPU loop, sampled for ~${o.naiveSeconds} s`);
-    const r = await measureNaive(ctx, loaded.layout, batch, weights, coords, o.naiveSeconds);
-    naive = r.m;
-    checks.naive = compareLosses(naive.indices.map((k) => engine.values[k]!), r.values);
-    log(`${name}: naive ${naive.indices.length} points in ${naive.seconds.toFixed(1)} s = ${naive.pointsPerSecond.toFixed(2)} pt/s`);
-  }
+  log(`${name}: naive WebGPU loop, sampled for ~${o.naiveSeconds} s`);
+  const naiveRun = await measureNaive(ctx, loaded.layout, batch, weights, coords, o.naiveSeconds);
+  const naive = naiveRun.m;
+  const checks: ValueChecks = {
+    naive: compareLosses(naive.indices.map((k) => engine.values[k]!), naiveRun.values), torchLoop: null, torchBatched: null,
+  };
+  log(`${name}: naive ${naive.indices.length} points in ${naive.seconds.toFixed(1)} s = ${naive.pointsPerSecond.toFixed(2)} pt/s`);
 
   let torch: TorchMeasurement | null = null;
   if (o.python) {
@@ -312,7 +310,7 @@ export async function runGridCase(o: GridCaseOptions): Promise<GridCaseResult> {
     nx,
     ny,
     engine: e.pointsPerSecond,
-    naive: rate(naive),
+    naive: naive.pointsPerSecond,
     torchLoop: rate(torch?.loop),
     torchBatched: rate(torch?.batched),
     ceilingGflops: o.ceilingGflops,
