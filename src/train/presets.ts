@@ -2,7 +2,7 @@
  * Model and training presets for `losscape train --preset`. The vocabulary
  * comes from the dataset; for modadd the sequence length is the dataset's
  * (T = 4) whatever the preset says. Measured figures are in
- * docs/readme/training.md.
+ * README.md ("Training", "Presets").
  */
 import { type GPTConfig } from '../model/config.ts';
 import { HYPER_DEFAULTS, type TrainHyper } from './trainer.ts';

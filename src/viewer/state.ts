@@ -55,7 +55,7 @@ export interface Settings {
 
 export type SettingKey = keyof Settings;
 
-/** The default run and grid: chosen so that the whole default flow takes about a minute on SwiftShader (docs/readme/viewer.md). */
+/** The default run and grid: chosen so that the whole default flow takes about a minute on SwiftShader (README.md, "The viewer"). */
 export const DEFAULT_TRAIN_STEPS = 600;
 export const DEFAULT_RESOLUTION = 33;
 
