@@ -7,13 +7,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, errorLine, runCli, tempDir } from './helpers/cli.ts';
+import { runCli, tempDir } from './helpers/cli.ts';
 import { centreParams, randomPlane, tinyLayout, TINY, writeModel, writeRun, writeTokens } from './helpers/runs.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { type Directions, directionsFromSafetensors, directionsToSafetensors } from '../src/io/formats.ts';
 import { paramLayout } from '../src/model/params.ts';
 import { backward, forward } from '../src/model/reference.ts';
 import pkg from '../package.json' with { type: 'json' };
+import { expectUsageError } from './helpers/errors.ts';
 
 const dir = tempDir('losscape-directions-');
 const MODEL = join(dir, 'model');
@@ -38,11 +39,6 @@ const dot = (x: ArrayLike<number>, y: ArrayLike<number>): number => {
   for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
   return s;
 };
-
-function expectInputError(r: CliResult, ...parts: string[]): void {
-  expect(r.status, r.stderr).toBe(2);
-  for (const p of parts) expect(errorLine(r)).toContain(p);
-}
 
 beforeAll(() => {
   writeModel(MODEL, centre);
@@ -137,13 +133,13 @@ describe('losscape directions', () => {
 
   it('exits 2 with one line: pca without a run, an unknown axis tensor, directions of another model', () => {
     const out = join(dir, 'never.safetensors');
-    expectInputError(runCli(['directions', '--model', MODEL, '--kind', 'pca', '--out', out]), '--kind pca', '--run');
-    expectInputError(runCli(['directions', '--model', MODEL, '--kind', 'axis', '--axis', 'transformer.h.9.ln_1.weight,transformer.wte.weight', '--out', out]),
+    expectUsageError(runCli(['directions', '--model', MODEL, '--kind', 'pca', '--out', out]), '--kind pca', '--run');
+    expectUsageError(runCli(['directions', '--model', MODEL, '--kind', 'axis', '--axis', 'transformer.h.9.ln_1.weight,transformer.wte.weight', '--out', out]),
       '--axis', 'transformer.h.9.ln_1.weight');
     const other = join(dir, 'other.safetensors');
     const layout = paramLayout({ ...TINY, n_layer: 2 });
     const z = new Float32Array(layout.totalFloats);
     writeFileSync(other, directionsToSafetensors(layout, { d1: z, d2: z, metadata: {} }));
-    expectInputError(runCli(['directions', '--model', MODEL, '--kind', 'file', '--from', other, '--out', out]), 'other.safetensors', 'transformer.h.1');
+    expectUsageError(runCli(['directions', '--model', MODEL, '--kind', 'file', '--from', other, '--out', out]), 'other.safetensors', 'transformer.h.1');
   });
 });

@@ -20,6 +20,7 @@ import { nodeGpu } from '../src/node/gpu.ts';
 import { KernelCache } from '../src/gpu/kernel.ts';
 import { GridEvaluator, gridCoords } from '../src/landscape/grid.ts';
 import pkg from '../package.json' with { type: 'json' };
+import { expectUsageError } from './helpers/errors.ts';
 
 const dir = tempDir('losscape-grid-');
 const MODEL = join(dir, 'model');
@@ -59,13 +60,6 @@ const at = (base: Float32Array, a: number, b: number): Float32Array => base.map(
 
 function expectClose(actual: number, expected: number, rel = 2e-5): void {
   expect(Math.abs(actual - expected) / Math.abs(expected)).toBeLessThan(rel);
-}
-
-function expectInputError(r: CliResult, ...parts: string[]): void {
-  expect(r.status, r.stderr).toBe(2);
-  const line = errorLine(r);
-  for (const p of parts) expect(line).toContain(p);
-  expect(r.stderr).not.toContain('    at ');
 }
 
 beforeAll(() => {
@@ -114,8 +108,8 @@ describe('losscape grid', () => {
 
     const other = join(dir, 'other-shard-0.safetensors');
     summary(runCli(['grid', ...GRID_ARGS, '--range', '0:1', '--shard', '0/3', '--out', other, '--json']));
-    expectInputError(runCli(['merge', other, shards[1]!, shards[2]!, '--out', merged]), 'different grid');
-    expectInputError(runCli(['merge', shards[0]!, shards[1]!, '--out', merged]), 'missing shard 2 of 3');
+    expectUsageError(runCli(['merge', other, shards[1]!, shards[2]!, '--out', merged]), 'different grid');
+    expectUsageError(runCli(['merge', shards[0]!, shards[1]!, '--out', merged]), 'missing shard 2 of 3');
   });
 
   it('resumes an interrupted grid from its partial file to the uninterrupted result, and refuses another job\'s partial', () => {
@@ -130,8 +124,8 @@ describe('losscape grid', () => {
     expect(done).toBeGreaterThanOrEqual(8);
     expect(done).toBeLessThan(20);
 
-    expectInputError(runCli(['grid', ...GRID_ARGS, '--out', out]), partial, '--resume');
-    expectInputError(runCli(['grid', ...GRID_ARGS, '--metric', 'acc', '--out', out, '--resume']), partial, 'different grid job');
+    expectUsageError(runCli(['grid', ...GRID_ARGS, '--out', out]), partial, '--resume');
+    expectUsageError(runCli(['grid', ...GRID_ARGS, '--metric', 'acc', '--out', out, '--resume']), partial, 'different grid job');
     const s = summary(runCli(['grid', ...GRID_ARGS, '--out', out, '--resume', '--json']));
     expect(s.resumed_points).toBe(done);
     expect(new Uint8Array(readFileSync(out))).toEqual(new Uint8Array(readFileSync(unsharded)));
@@ -220,14 +214,14 @@ describe('grid input errors: one line, exit 2', () => {
   const base = ['grid', '--model', MODEL, '--directions', DIRS, '--tokens', TOKENS];
 
   it('a zero or negative resolution', () => {
-    expectInputError(runCli([...base, '--res', '0', '--out', out()]), '--res', '"0"');
-    expectInputError(runCli([...base, '--res', '-3', '--out', out()]), '--res', '"-3"');
-    expectInputError(runCli([...base, '--res', '5x0', '--out', out()]), '--res', '"5x0"');
+    expectUsageError(runCli([...base, '--res', '0', '--out', out()]), '--res', '"0"');
+    expectUsageError(runCli([...base, '--res', '-3', '--out', out()]), '--res', '"-3"');
+    expectUsageError(runCli([...base, '--res', '5x0', '--out', out()]), '--res', '"5x0"');
   });
 
   it('an empty or descending range', () => {
-    expectInputError(runCli([...base, '--res', '5', '--range', '1:1', '--out', out()]), '--range', 'empty or descending');
-    expectInputError(runCli([...base, '--res', '5', '--range', '-1:1,0.5:-0.5', '--out', out()]), '--range', '0.5:-0.5');
+    expectUsageError(runCli([...base, '--res', '5', '--range', '1:1', '--out', out()]), '--range', 'empty or descending');
+    expectUsageError(runCli([...base, '--res', '5', '--range', '-1:1,0.5:-0.5', '--out', out()]), '--range', '0.5:-0.5');
   });
 
   it('directions whose shapes do not match the model', () => {
@@ -236,18 +230,18 @@ describe('grid input errors: one line, exit 2', () => {
     const layout = paramLayout(cfg);
     const z = new Float32Array(layout.totalFloats).fill(0.01);
     writeFileSync(other, directionsToSafetensors(layout, { d1: z, d2: z, metadata: {} }));
-    expectInputError(runCli(['grid', '--model', MODEL, '--directions', other, '--tokens', TOKENS, '--res', '5', '--out', out()]),
+    expectUsageError(runCli(['grid', '--model', MODEL, '--directions', other, '--tokens', TOKENS, '--res', '5', '--out', out()]),
       'other-dirs.safetensors', 'd1.transformer.wte.weight', '[37, 48]');
   });
 
   it('a tokens file with ids past the vocabulary', () => {
     const bad = join(dir, 'bad-tokens.safetensors');
     writeFileSync(bad, tokensToSafetensors(new Int32Array([1, 2, 37, 3]), 1, 4));
-    expectInputError(runCli(['grid', '--model', MODEL, '--directions', DIRS, '--tokens', bad, '--res', '5', '--out', out()]), 'bad-tokens.safetensors', '37');
+    expectUsageError(runCli(['grid', '--model', MODEL, '--directions', DIRS, '--tokens', bad, '--res', '5', '--out', out()]), 'bad-tokens.safetensors', '37');
   });
 
   it('a shard index out of range and positions past the sequence', () => {
-    expectInputError(runCli([...base, '--res', '5', '--shard', '3/3', '--out', out()]), '--shard', '"3/3"');
-    expectInputError(runCli([...base, '--res', '5', '--positions', '13', '--out', out()]), '--positions', 'outside 0..12');
+    expectUsageError(runCli([...base, '--res', '5', '--shard', '3/3', '--out', out()]), '--shard', '"3/3"');
+    expectUsageError(runCli([...base, '--res', '5', '--positions', '13', '--out', out()]), '--positions', 'outside 0..12');
   });
 });

@@ -6,10 +6,11 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError, parseConfig } from '../src/model/config.ts';
+import { parseConfig } from '../src/model/config.ts';
 import { initParams, paramLayout } from '../src/model/params.ts';
 import { gridToSafetensors, paramsToSafetensors, tokensToSafetensors } from '../src/io/formats.ts';
 import { loadGrid, loadModel, loadTokens, readBytes, writeFileAtomic } from '../src/node/files.ts';
+import { expectInputError } from './helpers/errors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'losscape-files-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -21,17 +22,6 @@ function dir(name: string): string {
   const d = join(root, name);
   mkdirSync(d, { recursive: true });
   return d;
-}
-
-function expectInputError(fn: () => unknown, ...parts: string[]): void {
-  let error: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(InputError);
-  for (const p of parts) expect((error as Error).message).toContain(p);
 }
 
 describe('writeFileAtomic', () => {

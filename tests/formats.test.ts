@@ -4,7 +4,7 @@
  * every way a file can fail to match what it must hold.
  */
 import { describe, expect, it } from 'vitest';
-import { InputError, parseConfig } from '../src/model/config.ts';
+import { parseConfig } from '../src/model/config.ts';
 import { type ParamLayout, initParams, paramLayout } from '../src/model/params.ts';
 import { type SafeTensor, type SafetensorsFile, parseSafetensors } from '../src/io/safetensors.ts';
 import {
@@ -12,6 +12,7 @@ import {
   paramsFromSafetensors, paramsToSafetensors, tokensFromSafetensors, tokensToSafetensors,
 } from '../src/io/formats.ts';
 import { Rng } from '../src/util/rng.ts';
+import { expectInputError } from './helpers/errors.ts';
 
 const SRC = 'some/file.safetensors';
 
@@ -45,17 +46,6 @@ function stateDict(layout: ParamLayout, flat: Float32Array): SafetensorsFile {
 function put(file: SafetensorsFile, t: SafeTensor): SafetensorsFile {
   file.tensors.set(t.name, t);
   return file;
-}
-
-function expectInputError(fn: () => unknown, ...parts: string[]): void {
-  let error: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(InputError);
-  for (const p of parts) expect((error as Error).message).toContain(p);
 }
 
 describe('model weights', () => {

@@ -4,8 +4,8 @@
  * malformed headers and data can be expressed directly.
  */
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../src/model/config.ts';
 import { f16ToNumber, parseSafetensors, serializeSafetensors } from '../src/io/safetensors.ts';
+import { expectInputError } from './helpers/errors.ts';
 
 /** 8-byte LE header length, the header text as given (padded with spaces to 8 bytes), then the data bytes. */
 function rawFile(header: unknown, data: Uint8Array = new Uint8Array(0), headerLength?: number): Uint8Array {
@@ -26,18 +26,6 @@ function u16(...words: number[]): Uint8Array {
 
 function f32(...values: number[]): Uint8Array {
   return new Uint8Array(new Float32Array(values).buffer);
-}
-
-/** Expects an InputError whose message contains every one of `parts`. */
-function expectInputError(fn: () => unknown, ...parts: string[]): void {
-  let error: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(InputError);
-  for (const p of parts) expect((error as Error).message).toContain(p);
 }
 
 const SRC = 'weights.safetensors';
