@@ -1,5 +1,5 @@
 /** Buffer helpers: creation with labels, uploads, and readbacks. */
-import { type GpuContext, GpuError } from './context.ts';
+import { type GpuContext, GpuError, unlessLost } from './context.ts';
 
 const STORAGE = 0x80; // GPUBufferUsage.STORAGE
 const COPY_SRC = 0x04;
@@ -43,16 +43,13 @@ export function writeBuffer(ctx: GpuContext, buffer: GPUBuffer, data: ArrayBuffe
 
 /** Copies `bytes` from `buffer` at `byteOffset` to the host. */
 export async function readBytes(ctx: GpuContext, buffer: GPUBuffer, byteOffset = 0, bytes = buffer.size - byteOffset): Promise<ArrayBuffer> {
-  if (ctx.lostReason) throw new GpuError(ctx.lostReason);
+  if (ctx.lostReason) throw new GpuError(`reading ${buffer.label}: ${ctx.lostReason}`);
   const size = padTo4(bytes);
   const staging = ctx.device.createBuffer({ label: `${buffer.label} readback`, size, usage: MAP_READ | COPY_DST });
   const encoder = ctx.device.createCommandEncoder({ label: `read ${buffer.label}` });
   encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
   ctx.device.queue.submit([encoder.finish()]);
-  const lost = ctx.device.lost.then((info) => {
-    throw new GpuError(`GPU device lost while reading ${buffer.label}: ${info.message}`);
-  });
-  await Promise.race([staging.mapAsync(MAP_READ), lost]);
+  await unlessLost(ctx, staging.mapAsync(MAP_READ), `reading ${buffer.label}`);
   const copy = staging.getMappedRange().slice(0, bytes);
   staging.unmap();
   staging.destroy();

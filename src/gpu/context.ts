@@ -81,10 +81,33 @@ export async function createContext(adapter: GPUAdapter): Promise<GpuContext> {
     requiredLimits,
   });
   const ctx: GpuContext = { device, adapter: summary, hasTimestamps, lostReason: null };
-  void device.lost.then((info) => {
+  const lost = device.lost.then((info): never => {
     ctx.lostReason = `GPU device lost (${info.reason}): ${info.message}`;
+    throw new GpuError(ctx.lostReason);
   });
+  // Handled here once, so that a loss after every wait has finished is no unhandled rejection.
+  lost.catch(() => undefined);
+  lostPromises.set(ctx, lost);
   return ctx;
+}
+
+/** One promise per context that rejects with a GpuError when its device is lost. */
+const lostPromises = new WeakMap<GpuContext, Promise<never>>();
+
+/**
+ * Waits for `p`, failing with a GpuError that names `what` (not hanging) if
+ * the device is lost first.
+ */
+export async function unlessLost<T>(ctx: GpuContext, p: Promise<T>, what: string): Promise<T> {
+  if (ctx.lostReason) throw new GpuError(`${what}: ${ctx.lostReason}`);
+  const lost = lostPromises.get(ctx);
+  if (!lost) return p;
+  try {
+    return await Promise.race([p, lost]);
+  } catch (e) {
+    if (ctx.lostReason && e instanceof GpuError) throw new GpuError(`${what}: ${ctx.lostReason}`);
+    throw e;
+  }
 }
 
 /**
@@ -109,9 +132,5 @@ export async function checked<T>(ctx: GpuContext, label: string, fn: () => T): P
 
 /** Waits for the queue, failing (not hanging) if the device is lost. */
 export async function finish(ctx: GpuContext): Promise<void> {
-  if (ctx.lostReason) throw new GpuError(ctx.lostReason);
-  const lost = ctx.device.lost.then((info) => {
-    throw new GpuError(`GPU device lost (${info.reason}): ${info.message}`);
-  });
-  await Promise.race([ctx.device.queue.onSubmittedWorkDone(), lost]);
+  await unlessLost(ctx, ctx.device.queue.onSubmittedWorkDone(), 'waiting for the GPU queue');
 }

@@ -6,7 +6,7 @@
  * buffer that a render pipeline can read, and handed to the host callback
  * as they finish.
  */
-import { type GpuContext, GpuError } from '../gpu/context.ts';
+import { type GpuContext, GpuError, unlessLost } from '../gpu/context.ts';
 import { BufferUsage, storageBuffer, uniformBuffer } from '../gpu/buffers.ts';
 import { type Kernel, type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
 import { scatterKernel, SCATTER_WG } from '../../shaders/scatter.ts';
@@ -196,11 +196,8 @@ export class GridEvaluator {
     };
   }
 
-  private async wait(p: Promise<void>): Promise<void> {
-    const lost = this.ctx.device.lost.then((info) => {
-      throw new GpuError(`GPU device lost during grid evaluation (${info.reason}): ${info.message}`);
-    });
-    await Promise.race([p, lost]);
+  private wait(p: Promise<void>): Promise<void> {
+    return unlessLost(this.ctx, p, 'grid evaluation');
   }
 
   /** Evaluates `coords` and returns the values (a convenience over `evaluate`). */
