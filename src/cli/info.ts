@@ -1,6 +1,7 @@
 /** `losscape info`: the adapter WebGPU gives this process, its limits and features. */
 import { type Command } from 'commander';
 import { describeAdapter } from '../gpu/context.ts';
+import { getPriority } from 'node:os';
 import { nodeGpu } from '../node/gpu.ts';
 
 export function register(program: Command): void {
@@ -11,8 +12,10 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const ctx = await nodeGpu();
       const a = ctx.adapter;
+      // The main thread's nice value (Linux: per thread), lowered on CPU adapters: see calmHostThread.
+      const hostNice = getPriority(process.pid);
       if (opts.json) {
-        console.log(JSON.stringify({ adapter: describeAdapter(a), ...a, timestampQuery: ctx.hasTimestamps }, null, 2));
+        console.log(JSON.stringify({ adapter: describeAdapter(a), ...a, timestampQuery: ctx.hasTimestamps, hostNice }, null, 2));
         return;
       }
       console.log(`adapter:       ${describeAdapter(a)}`);
@@ -21,6 +24,7 @@ export function register(program: Command): void {
       console.log(`device:        ${a.device || '-'}`);
       console.log(`software:      ${a.isFallback ? 'yes' : 'no'}`);
       console.log(`timestamps:    ${ctx.hasTimestamps ? 'yes' : 'no'}`);
+      console.log(`host nice:     ${hostNice} (main thread)`);
       console.log('limits:');
       for (const [k, v] of Object.entries(a.limits)) console.log(`  ${k.padEnd(36)} ${v}`);
       console.log(`features:      ${a.features.join(', ')}`);

@@ -15,6 +15,11 @@ import { register as registerGrid } from './grid.ts';
 import { register as registerLine } from './line.ts';
 import { register as registerMerge } from './merge.ts';
 import { register as registerBench } from './bench.ts';
+import { configureHost } from '../node/gpu.ts';
+
+// The CLI's main thread only records and waits: on a CPU adapter it yields the
+// cores to SwiftShader's workers (see calmHostThread in src/node/gpu.ts).
+configureHost({ hostNice: 19 });
 
 const program = new Command();
 program

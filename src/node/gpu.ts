@@ -5,7 +5,7 @@
  * of the process: Dawn crashes the process if it is garbage collected.
  */
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { create, globals } from 'webgpu';
 import { createContext, type GpuContext, GpuError } from '../gpu/context.ts';
 
@@ -52,7 +52,49 @@ async function openContext(): Promise<GpuContext> {
   }
   const ctx = await createContext(adapter);
   keepAlive.push(adapter, ctx.device);
+  calmHostThread(ctx);
   return ctx;
+}
+
+/**
+ * The nice value the main thread takes once a CPU adapter's device is open,
+ * or null to leave it: `configureHost({ hostNice })` (the CLI sets 19), and
+ * LOSSCAPE_HOST_NICE overrides either ("off" or "0" leaves it).
+ */
+let hostNice: number | null = null;
+
+export function configureHost(o: { hostNice: number | null }): void {
+  hostNice = o.hostNice;
+}
+
+export function hostNiceSetting(): number | null {
+  const env = process.env.LOSSCAPE_HOST_NICE;
+  if (env === undefined || env === '') return hostNice;
+  if (env === 'off') return null;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 0 || n > 19) throw new GpuError(`LOSSCAPE_HOST_NICE must be an integer from 0 to 19 or "off", got "${env}"`);
+  return n === 0 ? null : n;
+}
+
+/**
+ * Dawn's Node binding pumps its events with setImmediate for as long as a
+ * GPU promise is pending (mapAsync, onSubmittedWorkDone): a waiting main
+ * thread spins. On a CPU adapter that spin competes with SwiftShader's worker
+ * threads for the same cores (on 2 cores it held 60-66% of one, and the GEMM
+ * ran 1.6x slower). Linux nice values are per thread, and the workers exist
+ * once the device is open, so lowering the priority of the main thread
+ * alone gives the cores back to the workers while the pump still answers
+ * promptly when they are idle. Threads and processes started later from the
+ * main thread inherit the lower priority.
+ */
+function calmHostThread(ctx: GpuContext): void {
+  const nice = hostNiceSetting();
+  if (nice === null || !ctx.adapter.isFallback || process.platform !== 'linux') return;
+  try {
+    setPriority(process.pid, nice);
+  } catch {
+    // Not permitted here: the main thread keeps its priority.
+  }
 }
 
 /** The process-wide GPU context, opened on first use. */
