@@ -12,6 +12,10 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,
+    // The CLIs the tests start keep their main thread's priority: two test
+    // files run GPU work at once, and a nice-19 main thread behind them would
+    // starve (tests/host.test.ts checks the CLI's own default).
+    env: { LOSSCAPE_HOST_NICE: 'off' },
     hookTimeout: 180_000,
   },
 });

@@ -16,6 +16,8 @@ import { initParams, paramLayout, type ParamLayout } from '../src/model/params.t
 import { makeDirections } from '../src/landscape/directions.ts';
 import { GridEvaluator, gridCoords, linspace } from '../src/landscape/grid.ts';
 import { NaiveEvaluator } from '../src/landscape/naive.ts';
+import { forwardGemmFlops } from '../src/model/gpu-forward.ts';
+import { gemmFor } from '../shaders/linear.ts';
 import { directionsFromSafetensors, directionsToSafetensors, paramsToSafetensors, type TokenBatch, tokensToSafetensors } from '../src/io/formats.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { loadModel, loadTokens, readBytes } from '../src/node/files.ts';
@@ -107,6 +109,8 @@ export function writeCaseFiles(dir: string, m: BenchModel, coords: Float32Array)
 export interface EngineMeasurement {
   points: number;
   chunkPoints: number;
+  /** The GEMM strategy the evaluator chose for this grid (shaders/linear.ts gemmFor); the naive loop uses the same. */
+  strategy: string;
   /** GridEvaluator.create: pipeline compilation and buffers. */
   compileMs: number;
   /** The untimed first chunk of a few points. */
@@ -188,7 +192,7 @@ async function measureEngine(
     const seconds = elapsed(start) / 1000;
     // At most a chunk, and about GPU_CHUNK_SECONDS of work at the rate just measured.
     const gpuChunk = await timeChunk(ctx, grid, coords, Math.max(1, Math.round(GPU_CHUNK_SECONDS * total / seconds)));
-    return { values, m: { points: total, chunkPoints: grid.chunkPoints, compileMs, warmupMs, seconds, pointsPerSecond: total / seconds, gpuChunk } };
+    return { values, m: { points: total, chunkPoints: grid.chunkPoints, strategy: grid.plan.options.strategy, compileMs, warmupMs, seconds, pointsPerSecond: total / seconds, gpuChunk } };
   } finally {
     grid.destroy();
   }
@@ -231,7 +235,9 @@ async function measureNaive(
 ): Promise<{ values: Float32Array; m: NaiveMeasurement }> {
   const total = coords.length / 2;
   let start = performance.now();
-  const naive = await NaiveEvaluator.create(ctx, new KernelCache(ctx), layout, batch, weights, { metric: 'ce' });
+  // The same GEMM the engine gets for this grid: the loop differs, not the kernels.
+  const { strategy } = gemmFor(ctx.adapter, total * forwardGemmFlops(layout, batch.B, batch.T));
+  const naive = await NaiveEvaluator.create(ctx, new KernelCache(ctx), layout, batch, weights, { metric: 'ce', strategy });
   const compileMs = elapsed(start);
   try {
     start = performance.now();
@@ -269,7 +275,7 @@ export async function runGridCase(o: GridCaseOptions): Promise<GridCaseResult> {
   log(`${name}: engine, ${nx * ny} points`);
   const engine = await measureEngine(ctx, loaded.layout, batch, weights, coords);
   const e = engine.m;
-  log(`${name}: engine compile ${(e.compileMs / 1000).toFixed(1)} s, ${e.points} points in ${e.seconds.toFixed(1)} s = ${e.pointsPerSecond.toFixed(1)} pt/s`
+  log(`${name}: engine (${e.strategy} GEMM) compile ${(e.compileMs / 1000).toFixed(1)} s, ${e.points} points in ${e.seconds.toFixed(1)} s = ${e.pointsPerSecond.toFixed(1)} pt/s`
     + (e.gpuChunk ? ` (kernels alone ${e.gpuChunk.pointsPerSecond.toFixed(1)} pt/s)` : ''));
 
   log(`${name}: naive WebGPU loop, sampled for ~${o.naiveSeconds} s`);

@@ -20,6 +20,16 @@
  *   perturbed weight is formed once per point and column block instead of
  *   once per TM rows. The slab must fit the device's workgroup storage.
  *
+ * - `bcast` (the SwiftShader shape, `bcastLinearKernel`): each invocation
+ *   owns C output columns and keeps their weights, formed once per point, in
+ *   a private array; the workgroup stages one input row at a time in
+ *   workgroup memory, and the fully unrolled reduction reads it back at
+ *   compile-time addresses. SwiftShader turns every load whose address
+ *   depends on the invocation into a per-lane gather, but a load at a
+ *   constant address becomes one scalar load and a broadcast, and a private
+ *   array read at a constant index a plain vector load: the inner loop has no
+ *   gathers left (4x the `register` GEMM's GFLOP/s on 2 cores).
+ *
  * The backward GEMMs (dX = dY W, dW = dY^T X) and the bias gradient's
  * column sums follow at the end of the file, register-tiled with the same
  * tile parameters.
@@ -42,21 +52,31 @@ export interface GemmTile {
 export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
 
 /**
- * The GEMM shape for an adapter. SwiftShader runs invocations as 4-wide SIMD
- * lanes where every buffer load is a per-lane gather, so tall register tiles
+ * The GEMM for an adapter and a job of `workFlops` GEMM FLOPs. On SwiftShader,
+ * big jobs get `bcast` (see BCAST_MIN_FLOPS), small ones `register`, where
+ * SwiftShader runs invocations as 4-wide SIMD
+ * lanes and every buffer load is a per-lane gather, so tall register tiles
  * (more FMAs per load) beat the 4x4 that suits GPUs; past 8x4 the gain
  * measured on 2 cores was lost in noise while compile time grew steeply
  * (about 1 s for 8x4, 17 s for 32x4 per kernel under load). GPUs have far
  * fewer registers per invocation: a 4x4 tile of vec4 accumulators with the
  * weight slab in workgroup memory.
  */
-export function gemmFor(adapter: { isFallback: boolean }): { strategy: GemmStrategy; tile: GemmTile } {
-  return adapter.isFallback
-    ? { strategy: 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 } }
-    : { strategy: 'slab', tile: DEFAULT_TILE };
+export function gemmFor(adapter: { isFallback: boolean }, workFlops = 0): { strategy: GemmStrategy; tile: GemmTile } {
+  if (!adapter.isFallback) return { strategy: 'slab', tile: DEFAULT_TILE };
+  return { strategy: workFlops >= BCAST_MIN_FLOPS ? 'bcast' : 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 } };
 }
 
-export type GemmStrategy = 'register' | 'slab';
+/**
+ * On SwiftShader the `bcast` GEMM runs 2-4x faster than `register` but its
+ * unrolled kernels take seconds each to compile (a model's set: 5-13 s on 2
+ * cores, against about 1 s): it pays from about 2e10 GEMM FLOPs of work (15 s
+ * of `register` GEMMs) on. Jobs say how much work they have (ForwardPlan's
+ * `workFlops`); a single forward says nothing and gets `register`.
+ */
+export const BCAST_MIN_FLOPS = 2e10;
+
+export type GemmStrategy = 'register' | 'slab' | 'bcast';
 
 export interface LinearOptions {
   mode: WeightMode;
@@ -75,6 +95,10 @@ export interface LinearOptions {
 
 /** Workgroups for a [rows x outDim] output per point. */
 export function linearWorkgroups(strategy: GemmStrategy, tile: GemmTile, rows: number, outDim: number, points: number): [number, number, number] {
+  if (strategy === 'bcast') {
+    const shape = bcastShape(outDim, 1);
+    return [shape.colGroups, bcastRowGroups(rows, points, shape.colGroups), points];
+  }
   const rowGroups = strategy === 'slab' ? 1 : Math.ceil(rows / (tile.WY * tile.TM));
   return [Math.ceil(outDim / (tile.WX * tile.TN)), rowGroups, points];
 }
@@ -176,6 +200,160 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let ab = pointCoords(p);
   let col0 = (wg.x * ${WX}u + lid.x) * ${TN}u;
 ${slab ? '' : `  let row0 = (wg.y * ${WY}u + lid.y) * ${TM}u;`}
+${body.join('\n')}
+}
+`,
+  };
+}
+
+// ---------------------------------------------------------------- bcast
+
+/** The `bcast` GEMM's shape for an [.. x inDim] x [inDim x outDim] product. */
+export interface BcastShape {
+  /** Invocations per workgroup (a multiple of SwiftShader's 4 lanes). */
+  WG: number;
+  /** Output columns per invocation: column j = colGroup*WG*C + c*WG + lane. */
+  C: number;
+  /** Workgroups along the columns. */
+  colGroups: number;
+  /** in_features per pass of the unrolled reduction (the last pass is zero-padded). */
+  KC: number;
+}
+
+/**
+ * Measured on 2 cores (perturbed, 512 rows): 8-16 invocations of 8-16
+ * columns each run fastest (WG 16 x C 12: 8.6 GFLOP/s for 64 -> 192, WG 8 x
+ * C 8: 5.9 for 64 -> 64, against 2.1-2.3 for the `register` 8x4 tile).
+ * SwiftShader's compile time grows steeply with the unrolled body
+ * (KC*C FMAs: 768 take about 2 s, 1536 about 9 s), hence the reduction runs
+ * in passes of KC in_features with KC*C <= 768.
+ */
+export const BCAST_UNROLL = Number(process.env.LOSSCAPE_BCAST_UNROLL ?? 768);
+
+export function bcastShape(outDim: number, inDim: number, unroll = BCAST_UNROLL): BcastShape {
+  const WG = Math.min(16, 4 * Math.ceil(Math.ceil(outDim / 8) / 4));
+  // At most 12 columns per invocation, spread evenly over the column groups.
+  const colGroups = Math.ceil(outDim / (WG * 12));
+  const C = Math.ceil(outDim / (WG * colGroups));
+  const passes = Math.ceil(inDim / (4 * Math.floor(unroll / C / 4)));
+  const KC = Math.min(inDim, 4 * Math.ceil(inDim / passes / 4));
+  return { WG, C, colGroups, KC };
+}
+
+/**
+ * Workgroups along the rows: one per point keeps the weights formed once per
+ * point, but a single model (or a few) needs its rows split to keep all
+ * cores busy.
+ */
+export function bcastRowGroups(rows: number, points: number, colGroups: number): number {
+  const wanted = Math.ceil(16 / (points * colGroups));
+  return Math.max(1, Math.min(Math.ceil(rows / 8), wanted));
+}
+
+/**
+ * linear (bcast): the same product as `linearKernel`, see the file comment.
+ * Workgroup (cg, rg, p) computes columns cg*WG*C .. of rows rg*rowsPer ..
+ * of point p; for each pass of KC in_features it forms the lane's C*KC
+ * weights into `wv`, then for every row stages in[p][row][k0 .. k0+KC) in
+ * `xs` (one barrier), reduces, and adds to what earlier passes left in
+ * `out` (bias, pre, activation and residual on the last pass).
+ * bindings: u {rows, inDim, outDim, wOff, bOff, rowsPer}, weights, inp
+ *           ([P][rows][inDim]), resid (when resid), pre (when savePre), out
+ * dispatch: linearWorkgroups('bcast', .., rows, outDim, points), with
+ *           rowsPer = ceil(rows / that dispatch's y)
+ */
+export function bcastLinearKernel(o: LinearOptions & { outDim: number }): KernelDef {
+  const { WG, C, KC, colGroups } = bcastShape(o.outDim, o.inDim);
+  const onePass = KC === o.inDim;
+  const exact = colGroups * WG * C === o.outDim;
+  const wb = weightBindingCount(o.mode);
+  const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, ...weightBindings(o.mode), { name: 'inp', kind: 'read' }];
+  const decls: string[] = [];
+  let next = wb + 1;
+  decls.push(`@group(0) @binding(${next++}) var<storage, read> inp: array<f32>;`);
+  if (o.resid) {
+    bindings.push({ name: 'resid', kind: 'read' });
+    decls.push(`@group(0) @binding(${next++}) var<storage, read> resid: array<f32>;`);
+  }
+  if (o.savePre) {
+    bindings.push({ name: 'pre', kind: 'readwrite' });
+    decls.push(`@group(0) @binding(${next++}) var<storage, read_write> pre: array<f32>;`);
+  }
+  bindings.push({ name: 'out', kind: 'readwrite' });
+  decls.push(`@group(0) @binding(${next++}) var<storage, read_write> out: array<f32>;`);
+
+  const cs = [...Array(C).keys()];
+  const ks = [...Array(KC).keys()];
+  const body: string[] = [];
+  for (const c of cs) body.push(`  let j${c} = wg.x * ${WG * C}u + ${c * WG}u + li;`);
+  for (const c of cs) body.push(`  let o${c} = min(j${c}, OUT_DIM - 1u);`);
+  if (o.bias) for (const c of cs) body.push(`  let bias${c} = w(u.bOff + o${c}, ab);`);
+  body.push(`  let rowStart = wg.y * u.rowsPer;`);
+  body.push(`  let rowEnd = min(rowStart + u.rowsPer, u.rows);`);
+  body.push(`  var wv: array<f32, ${KC * C}>;`);
+  body.push(`  for (var k0 = 0u; k0 < IN_DIM; k0 += ${KC}u) {`);
+  body.push(`    let first = k0 == 0u;`);
+  body.push(`    let last = k0 + ${KC}u >= IN_DIM;`);
+  // The lane's weights for this pass, zero past in_features.
+  for (const k of ks) {
+    body.push(`    { let k = k0 + ${k}u; let live = k < IN_DIM; let kk = min(k, IN_DIM - 1u);`);
+    for (const c of cs) body.push(`      wv[${k * C + c}] = select(0.0, w(u.wOff + o${c} * IN_DIM + kk, ab), live);`);
+    body.push('    }');
+  }
+  body.push('    for (var r = rowStart; r < rowEnd; r++) {');
+  body.push('      let xb = (p * u.rows + r) * IN_DIM;');
+  for (let i = 0; i * WG < KC; i++) {
+    const guard = (i + 1) * WG > KC ? `if (li + ${i * WG}u < ${KC}u) ` : '';
+    body.push(`      ${guard}{ let k = k0 + li + ${i * WG}u; xs[li + ${i * WG}u] = select(0.0, inp[xb + min(k, IN_DIM - 1u)], k < IN_DIM); }`);
+  }
+  body.push('      workgroupBarrier();');
+  for (const c of cs) body.push(`      var a${c} = 0.0;`);
+  for (const k of ks) {
+    body.push(`      let x${k} = xs[${k}];`);
+    for (const c of cs) body.push(`      a${c} = fma(x${k}, wv[${k * C + c}], a${c});`);
+  }
+  body.push('      let ob = (p * u.rows + r) * OUT_DIM;');
+  for (const c of cs) {
+    body.push(exact ? '      {' : `      if (j${c} < OUT_DIM) {`);
+    body.push(`        var s = a${c};`);
+    // SwiftShader runs both sides of a branch under lane masks, uniform or
+    // not: with a single pass, the pass logic is left out of the code.
+    if (onePass) {
+      if (o.bias) body.push(`        s += bias${c};`);
+    } else {
+      body.push(`        if (!first) { s += out[ob + j${c}]; }`);
+    }
+    const tail: string[] = [];
+    if (o.bias && !onePass) tail.push(`s += bias${c};`);
+    if (o.savePre) tail.push(`pre[ob + j${c}] = s;`);
+    if (o.act) tail.push(`s = ${activationFn(o.act)}(s);`);
+    if (o.resid) tail.push(`s += resid[ob + j${c}];`);
+    if (tail.length) body.push(onePass ? `        ${tail.join(' ')}` : `        if (last) { ${tail.join(' ')} }`);
+    body.push(`        out[ob + j${c}] = s;`);
+    body.push('      }');
+  }
+  body.push('      workgroupBarrier();');
+  body.push('    }');
+  body.push('  }');
+
+  const tag = `bcast/${o.mode}/k${o.inDim}/n${o.outDim}/${WG}x${C}/kc${KC}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+  return {
+    name: `linear/${tag}`,
+    bindings,
+    code: /* wgsl */ `
+const IN_DIM = ${o.inDim}u;
+const OUT_DIM = ${o.outDim}u;
+struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32, rowsPer: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${weightSource(o.mode, 1, false)}
+${decls.join('\n')}
+${o.act ? GELU_WGSL : ''}
+var<workgroup> xs: array<f32, ${KC}>;
+
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let p = wg.z;
+  let ab = pointCoords(p);
 ${body.join('\n')}
 }
 `,

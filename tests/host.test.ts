@@ -6,7 +6,7 @@
 import { getPriority } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configureHost, hostNiceSetting } from '../src/node/gpu.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliWithEnv } from './helpers/runs.ts';
 
 describe('host thread priority', () => {
   const saved = process.env.LOSSCAPE_HOST_NICE;
@@ -34,12 +34,12 @@ describe('host thread priority', () => {
   });
 
   it('the CLI main thread runs at nice 19 on SwiftShader, and at its parent\'s with LOSSCAPE_HOST_NICE=off', () => {
-    const lowered = runCli(['info', '--json']);
+    const lowered = runCliWithEnv(['info', '--json'], { LOSSCAPE_HOST_NICE: '' });
     expect(lowered.status).toBe(0);
     const info = JSON.parse(lowered.stdout) as { isFallback: boolean; hostNice: number };
     expect(info.isFallback).toBe(true);
     expect(info.hostNice).toBe(19);
-    const kept = runCli(['info', '--json'], 120_000, { LOSSCAPE_HOST_NICE: 'off' });
+    const kept = runCliWithEnv(['info', '--json'], { LOSSCAPE_HOST_NICE: 'off' });
     expect(kept.status).toBe(0);
     expect((JSON.parse(kept.stdout) as { hostNice: number }).hostNice).toBe(getPriority(process.pid));
   });

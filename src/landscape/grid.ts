@@ -11,9 +11,16 @@ import { BufferUsage, storageBuffer, uniformBuffer } from '../gpu/buffers.ts';
 import { type Kernel, type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
 import { scatterKernel, SCATTER_WG } from '../../shaders/scatter.ts';
 import { type ParamLayout } from '../model/params.ts';
-import { ForwardPlan, type ForwardBatch, forwardBytesPerPoint } from '../model/gpu-forward.ts';
+import { ForwardPlan, type ForwardBatch, forwardBytesPerPoint, forwardGemmFlops } from '../model/gpu-forward.ts';
 import { type Metric } from '../../shaders/loss.ts';
 import { type GemmStrategy, type GemmTile } from '../../shaders/linear.ts';
+
+/** A submitted chunk: when, how many points, and how to wait for its result. */
+interface InFlight {
+  submitted: number;
+  count: number;
+  finish: () => Promise<void>;
+}
 
 /** Inclusive linspace of n values from lo to hi (n == 1 gives lo). */
 export function linspace(lo: number, hi: number, n: number): Float32Array {
@@ -42,7 +49,7 @@ export interface GridEvaluatorOptions {
   metric: Metric;
   /** Points per chunk; default from the device's limits and `memoryBudgetBytes`. */
   chunkPoints?: number;
-  /** The number of points the job has: no chunk is made larger. */
+  /** The number of points the job has: no chunk is made larger, and the GEMM is chosen for that much work (gemmFor). */
   totalPoints?: number;
   /** GPU memory the activations of one chunk may take (default 256 MiB). */
   memoryBudgetBytes?: number;
@@ -92,6 +99,7 @@ export class GridEvaluator {
     );
     const plan = await ForwardPlan.create(ctx, kernels, layout, {
       mode: 'perturbed', points: chunkPoints, B: batch.B, T: batch.T, metric: opts.metric, keepActivations: false,
+      workFlops: (opts.totalPoints ?? chunkPoints) * forwardGemmFlops(layout, batch.B, batch.T),
       ...(opts.tile ? { tile: opts.tile } : {}),
       ...(opts.strategy ? { strategy: opts.strategy } : {}),
     });
@@ -100,6 +108,10 @@ export class GridEvaluator {
     plan.setBatch(batch);
     return new GridEvaluator(ctx, plan, chunkPoints, await kernels.get(scatterKernel()));
   }
+
+  /** Measured time per point of the last chunk waited for, and when it finished (see settle). */
+  private msPerPoint: number | null = null;
+  private lastDone = 0;
 
   /** Moves the plane's centre (the wormhole: one frame per checkpoint). */
   setCentre(centre: Float32Array): void {
@@ -141,7 +153,7 @@ export class GridEvaluator {
   ): Promise<void> {
     const total = coords.length / 2;
     const { device } = this.ctx;
-    const pending: Array<Promise<void>> = [];
+    const pending: InFlight[] = [];
     let done = 0;
     for (let start = 0; start < total; start += this.chunkPoints) {
       if (opts.signal?.aborted) throw new DOMException('grid evaluation cancelled', 'AbortError');
@@ -159,7 +171,8 @@ export class GridEvaluator {
       }
       device.queue.submit([encoder.finish()]);
       const chunkStart = start;
-      const finished = (staging
+      // The promise is made only when the chunk is waited for (see settle).
+      const finish = (): Promise<void> => (staging
         ? staging.mapAsync(BufferUsage.MAP_READ).then(() => {
           const values = new Float32Array(staging!.getMappedRange().slice(0));
           staging!.unmap();
@@ -171,10 +184,30 @@ export class GridEvaluator {
           done += count;
           opts.onChunk?.({ start: chunkStart, values: new Float32Array(0), done, total });
         }));
-      pending.push(finished);
-      if (pending.length >= 2) await this.wait(pending.shift()!);
+      pending.push({ submitted: performance.now(), count, finish });
+      if (pending.length >= 2) await this.settle(pending.shift()!);
     }
-    for (const p of pending) await this.wait(p);
+    for (const c of pending) await this.settle(c);
+  }
+
+  /**
+   * Waits for a chunk. Dawn's Node binding spins the main thread for as long
+   * as a GPU promise is pending, which on a CPU adapter takes a core's share
+   * from the device's own threads; so the wait first sleeps through most of
+   * the chunk's expected time (from the points per ms of the chunks before)
+   * and only then asks for the result. Sleeping 90% of the estimate lets an
+   * estimate that is too long shrink chunk by chunk.
+   */
+  private async settle(c: InFlight): Promise<void> {
+    const began = Math.max(c.submitted, this.lastDone);
+    if (this.msPerPoint !== null) {
+      const sleep = began + 0.9 * this.msPerPoint * c.count - performance.now();
+      if (sleep > 2) await new Promise((r) => setTimeout(r, sleep));
+    }
+    await this.wait(c.finish());
+    const now = performance.now();
+    if (c.count > 0) this.msPerPoint = (now - began) / c.count;
+    this.lastDone = now;
   }
 
   /** A scatter from the plan's output to heights[indices[k]], one uniform buffer per chunk in flight. */

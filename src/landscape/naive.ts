@@ -12,6 +12,7 @@ import { type GpuContext } from '../gpu/context.ts';
 import { readFloats } from '../gpu/buffers.ts';
 import { type KernelCache } from '../gpu/kernel.ts';
 import { type ParamLayout } from '../model/params.ts';
+import { type GemmStrategy } from '../../shaders/linear.ts';
 import { ForwardPlan, type ForwardBatch } from '../model/gpu-forward.ts';
 import { type Metric } from '../../shaders/loss.ts';
 
@@ -47,10 +48,11 @@ export class NaiveEvaluator {
 
   static async create(
     ctx: GpuContext, kernels: KernelCache, layout: ParamLayout, batch: ForwardBatch,
-    weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array }, opts: { metric: Metric },
+    weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array }, opts: { metric: Metric; strategy?: GemmStrategy },
   ): Promise<NaiveEvaluator> {
     const plan = await ForwardPlan.create(ctx, kernels, layout, {
       mode: 'plain', points: 1, B: batch.B, T: batch.T, metric: opts.metric, keepActivations: false,
+      ...(opts.strategy ? { strategy: opts.strategy } : {}),
     });
     plan.setBatch(batch);
     return new NaiveEvaluator(ctx, plan, weights.centre, weights.d1, weights.d2);

@@ -21,7 +21,9 @@ import { type ParamLayout, outputWeightName } from './params.ts';
 import { type WeightMode } from '../../shaders/common.ts';
 import { embeddingKernel, EMBED_WG } from '../../shaders/embedding.ts';
 import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
-import { type GemmStrategy, type GemmTile, gemmFor, linearKernel, linearWorkgroups, slabBytes } from '../../shaders/linear.ts';
+import {
+  type GemmStrategy, type GemmTile, type LinearOptions, bcastLinearKernel, gemmFor, linearKernel, linearWorkgroups, slabBytes,
+} from '../../shaders/linear.ts';
 import { attentionKernel, ATTN_WG } from '../../shaders/attention.ts';
 import { type Metric, tokenLossKernel, reduceMeanKernel, LOSS_WG } from '../../shaders/loss.ts';
 import { type Activation } from './config.ts';
@@ -44,7 +46,9 @@ export interface ForwardPlanOptions {
   metric: Metric;
   keepActivations: boolean;
   tile?: GemmTile;
-  /** GEMM strategy (see shaders/linear.ts); `slab` falls back to `register` where the slab does not fit. */
+  /** The job's GEMM FLOPs in all (forwardGemmFlops x points x replays): weighs the default strategy's compile time (gemmFor). */
+  workFlops?: number;
+  /** GEMM strategy (see shaders/linear.ts; default gemmFor(adapter, workFlops)); `slab` falls back to `register` where the slab does not fit. */
   strategy?: GemmStrategy;
 }
 
@@ -82,6 +86,12 @@ function activationSpecs(layout: ParamLayout, B: number, T: number, keep: boolea
   add('logits', 'logits', N * V);
   add('value', 'value', N);
   return specs;
+}
+
+/** Multiply-add FLOPs of one forward's Linear layers (2 per MAC): 2 N (12 L C^2 + V C), N = B T. */
+export function forwardGemmFlops(layout: ParamLayout, B: number, T: number): number {
+  const { n_embd: C, n_layer: L, vocab_size: V } = layout.config;
+  return 2 * B * T * (12 * L * C * C + V * C);
 }
 
 /** Distinct storage a forward needs per point, in bytes, and its largest single tensor. */
@@ -156,7 +166,7 @@ export class ForwardPlan {
     const cfg = layout.config;
     if (opts.T > cfg.block_size) throw new GpuError(`forward: sequence length ${opts.T} exceeds block_size ${cfg.block_size}`);
     if (opts.mode === 'plain' && opts.points !== 1) throw new GpuError('forward: plain mode evaluates exactly one point');
-    const plan = new ForwardPlan(ctx, layout, { ...gemmFor(ctx.adapter), ...opts });
+    const plan = new ForwardPlan(ctx, layout, { ...gemmFor(ctx.adapter, opts.workFlops), workFlops: 0, ...opts });
     await plan.record(kernels);
     return plan;
   }
@@ -203,16 +213,19 @@ export class ForwardPlan {
       inName: string, outName: string, inDim: number, outDim: number, weightName: string, biasName: string | null,
       extra: { act?: Activation; resid?: string; pre?: string },
     ): Promise<void> => {
-      const strategy = this.options.strategy === 'slab' && slabBytes(tile, inDim) <= ctx.adapter.limits.maxComputeWorkgroupStorageSize!
-        ? 'slab' : 'register';
-      const k = await kernels.get(linearKernel({
+      const wanted = this.options.strategy;
+      const strategy = wanted === 'slab' && slabBytes(tile, inDim) > ctx.adapter.limits.maxComputeWorkgroupStorageSize! ? 'register' : wanted;
+      const lin: LinearOptions = {
         mode, strategy, inDim, tile, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
         resid: extra.resid !== undefined, savePre: extra.pre !== undefined,
-      }));
+      };
+      const k = await kernels.get(strategy === 'bcast' ? bcastLinearKernel({ ...lin, outDim }) : linearKernel(lin));
       const bufs: Record<string, GPUBuffer> = { ...W, inp: this.act(inName), out: this.act(outName) };
       if (extra.resid) bufs.resid = this.act(extra.resid);
       if (extra.pre) bufs.pre = this.act(extra.pre);
-      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0], bufs, linearWorkgroups(strategy, tile, N, outDim, points), weightName);
+      const workgroups = linearWorkgroups(strategy, tile, N, outDim, points);
+      const rowsPer = Math.ceil(N / workgroups[1]);
+      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer], bufs, workgroups, weightName);
     };
     const attn = await kernels.get(attentionKernel(C / cfg.n_head, keep));
     const biasName = (n: string): string | null => (cfg.bias ? n : null);
