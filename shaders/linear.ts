@@ -220,16 +220,18 @@ export interface BcastShape {
   KC: number;
 }
 
-/**
- * Measured on 2 cores (perturbed, 512 rows): 8-16 invocations of 8-16
- * columns each run fastest (WG 16 x C 12: 8.6 GFLOP/s for 64 -> 192, WG 8 x
- * C 8: 5.9 for 64 -> 64, against 2.1-2.3 for the `register` 8x4 tile).
- * SwiftShader's compile time grows steeply with the unrolled body
- * (KC*C FMAs: 768 take about 2 s, 1536 about 9 s), hence the reduction runs
- * in passes of KC in_features with KC*C <= 768.
- */
-export const BCAST_UNROLL = Number(process.env.LOSSCAPE_BCAST_UNROLL ?? 768);
+/** The most FMAs one pass of the `bcast` reduction unrolls (KC * C). */
+export const BCAST_UNROLL = 768;
 
+/**
+ * Measured alone on 2 cores (perturbed, 512 rows, 32 points): 8-16
+ * invocations of 8-12 columns each run fastest (WG 16 x C 12: 8.6 GFLOP/s
+ * for 64 -> 192, WG 8 x C 8: 5.9 for 64 -> 64, against 2.1-2.3 for the
+ * `register` 8x4 tile). SwiftShader's compile time grows steeply with the
+ * unrolled body (KC*C FMAs: 768 take about 2 s, 1536 about 9 s), hence the
+ * reduction runs in passes of KC in_features with KC*C <= BCAST_UNROLL;
+ * each pass after the first adds to what the previous ones left in `out`.
+ */
 export function bcastShape(outDim: number, inDim: number, unroll = BCAST_UNROLL): BcastShape {
   const WG = Math.min(16, 4 * Math.ceil(Math.ceil(outDim / 8) / 4));
   // At most 12 columns per invocation, spread evenly over the column groups.
