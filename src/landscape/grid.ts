@@ -109,8 +109,8 @@ export class GridEvaluator {
     return new GridEvaluator(ctx, plan, chunkPoints, await kernels.get(scatterKernel()));
   }
 
-  /** Measured time per point of the last chunk waited for, and when it finished (see settle). */
-  private msPerPoint: number | null = null;
+  /** The fastest time per point of the biggest chunks waited for so far, and when the last one finished (see settle). */
+  private estimate: { count: number; msPerPoint: number } | null = null;
   private lastDone = 0;
 
   /** Moves the plane's centre (the wormhole: one frame per checkpoint). */
@@ -194,19 +194,25 @@ export class GridEvaluator {
    * Waits for a chunk. Dawn's Node binding spins the main thread for as long
    * as a GPU promise is pending, which on a CPU adapter takes a core's share
    * from the device's own threads; so the wait first sleeps through most of
-   * the chunk's expected time (from the points per ms of the chunks before)
-   * and only then asks for the result. Sleeping 90% of the estimate lets an
-   * estimate that is too long shrink chunk by chunk.
+   * the chunk's expected time and only then asks for the result. A small
+   * chunk costs more per point than a big one, so the estimate is the
+   * fastest time per point of the biggest chunks seen so far, used only for
+   * chunks no bigger than those, and the sleep is 90% of it: a wait never
+   * outlasts the work it waits for.
    */
   private async settle(c: InFlight): Promise<void> {
     const began = Math.max(c.submitted, this.lastDone);
-    if (this.msPerPoint !== null) {
-      const sleep = began + 0.9 * this.msPerPoint * c.count - performance.now();
+    const est = this.estimate;
+    if (est && c.count <= est.count) {
+      const sleep = began + 0.9 * est.msPerPoint * c.count - performance.now();
       if (sleep > 2) await new Promise((r) => setTimeout(r, sleep));
     }
     await this.wait(c.finish());
     const now = performance.now();
-    if (c.count > 0) this.msPerPoint = (now - began) / c.count;
+    const msPerPoint = (now - began) / c.count;
+    if (!est || c.count > est.count || (c.count === est.count && msPerPoint < est.msPerPoint)) {
+      this.estimate = { count: c.count, msPerPoint };
+    }
     this.lastDone = now;
   }
 

@@ -12,10 +12,8 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): CliResult {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/losscape.mjs'), ...args], {
-    cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env },
-  });
+export function runCli(args: string[], timeoutMs = 120_000): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/losscape.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
