@@ -109,19 +109,14 @@ export function slabBytes(tile: GemmTile, inDim: number): number {
 }
 
 /**
- * linear: see the file comment.
- * bindings: u {rows, inDim, outDim, wOff, bOff}, weights, inp ([P][rows][inDim]),
- *           resid (when resid), pre (when savePre), out ([P][rows][outDim])
- * dispatch: linearWorkgroups(tile, rows, outDim, points)
+ * The bindings of a forward Linear kernel after the uniforms and weights, and
+ * their WGSL declarations: inp (of `inType`), resid, pre (when asked), out.
  */
-export function linearKernel(o: LinearOptions): KernelDef {
-  const { TM, TN, WX, WY } = o.tile;
-  const wb = weightBindingCount(o.mode);
+function linearBindings(o: LinearOptions, inType: string): { bindings: BindingDef[]; decls: string[] } {
   const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, ...weightBindings(o.mode), { name: 'inp', kind: 'read' }];
   const decls: string[] = [];
-  let next = wb + 1;
-  const vt = o.vec4 ? 'vec4f' : 'f32';
-  decls.push(`@group(0) @binding(${next++}) var<storage, read> inp: array<${vt}>;`);
+  let next = weightBindingCount(o.mode) + 1;
+  decls.push(`@group(0) @binding(${next++}) var<storage, read> inp: array<${inType}>;`);
   if (o.resid) {
     bindings.push({ name: 'resid', kind: 'read' });
     decls.push(`@group(0) @binding(${next++}) var<storage, read> resid: array<f32>;`);
@@ -132,6 +127,19 @@ export function linearKernel(o: LinearOptions): KernelDef {
   }
   bindings.push({ name: 'out', kind: 'readwrite' });
   decls.push(`@group(0) @binding(${next++}) var<storage, read_write> out: array<f32>;`);
+  return { bindings, decls };
+}
+
+/**
+ * linear: see the file comment.
+ * bindings: u {rows, inDim, outDim, wOff, bOff}, weights, inp ([P][rows][inDim]),
+ *           resid (when resid), pre (when savePre), out ([P][rows][outDim])
+ * dispatch: linearWorkgroups(tile, rows, outDim, points)
+ */
+export function linearKernel(o: LinearOptions): KernelDef {
+  const { TM, TN, WX, WY } = o.tile;
+  const vt = o.vec4 ? 'vec4f' : 'f32';
+  const { bindings, decls } = linearBindings(o, vt);
 
   const rows = [...Array(TM).keys()];
   const cols = [...Array(TN).keys()];
@@ -268,21 +276,7 @@ export function bcastLinearKernel(o: LinearOptions & { outDim: number }): Kernel
   const { WG, C, KC, colGroups } = bcastShape(o.outDim, o.inDim);
   const onePass = KC === o.inDim;
   const exact = colGroups * WG * C === o.outDim;
-  const wb = weightBindingCount(o.mode);
-  const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, ...weightBindings(o.mode), { name: 'inp', kind: 'read' }];
-  const decls: string[] = [];
-  let next = wb + 1;
-  decls.push(`@group(0) @binding(${next++}) var<storage, read> inp: array<f32>;`);
-  if (o.resid) {
-    bindings.push({ name: 'resid', kind: 'read' });
-    decls.push(`@group(0) @binding(${next++}) var<storage, read> resid: array<f32>;`);
-  }
-  if (o.savePre) {
-    bindings.push({ name: 'pre', kind: 'readwrite' });
-    decls.push(`@group(0) @binding(${next++}) var<storage, read_write> pre: array<f32>;`);
-  }
-  bindings.push({ name: 'out', kind: 'readwrite' });
-  decls.push(`@group(0) @binding(${next++}) var<storage, read_write> out: array<f32>;`);
+  const { bindings, decls } = linearBindings(o, 'f32');
 
   const cs = [...Array(C).keys()];
   const ks = [...Array(KC).keys()];
