@@ -17,6 +17,7 @@ import {
 } from '../src/model/reference.ts';
 import { BackwardPlan, defaultTargetWorkgroups, gpuGradient, rowSlices } from '../src/model/gpu-backward.ts';
 import { ForwardPlan } from '../src/model/gpu-forward.ts';
+import { type GemmStrategy } from '../shaders/linear.ts';
 import { DEFAULT_TILE, columnSumKernel, linearGradKernel, linearGradWorkgroups, sumSlicesKernel } from '../shaders/linear.ts';
 import { layerNormBackwardKernel, layerNormParamGradKernel } from '../shaders/layernorm.ts';
 import { attentionBackwardKeyValueKernel, attentionBackwardQueryKernel } from '../shaders/attention.ts';
@@ -259,15 +260,16 @@ function randomParams(cfg: GPTConfig, seed: number): Float32Array {
   return p;
 }
 
-const MODELS: Array<[string, Partial<GPTConfig>, boolean, number]> = [
+const MODELS: Array<[string, Partial<GPTConfig>, boolean, number, GemmStrategy?]> = [
   ['untied, bias false, gelu_tanh (C48 h3 V37 T13)', {}, false, B],
+  ['tied, bias, exact gelu, 3 layers, the forward on the bcast GEMM (long trainings)', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, false, B, 'bcast'],
   ['tied, bias, exact gelu, 3 layers, a loss mask', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, true, B],
   ['C30 h5 (in_features not a multiple of 4), T13 of block 20', { n_embd: 30, n_head: 5, block_size: 20, bias: true }, false, B],
   ['10 sequences (130 rows): the sums over rows run in slices', { bias: true, n_layer: 1 }, false, 10],
 ];
 
 describe('the whole model\'s gradient vs the reference backward', () => {
-  for (const [name, over, masked, batch] of MODELS) {
+  for (const [name, over, masked, batch, strategy] of MODELS) {
     it(name, async () => {
       const ctx = await nodeGpu();
       const cfg = config(over);
@@ -280,7 +282,7 @@ describe('the whole model\'s gradient vs the reference backward', () => {
       const mask = masked ? Float32Array.from({ length: rows }, (_, n) => (n % T === T - 1 ? 1 : n % 4 === 0 ? 0.5 : 0)) : null;
       const ref = forward(layout, params, idx, targets, batch, T, mask);
       const refGrad = backward(layout, params, ref, targets, mask);
-      const gpu = await gpuGradient(ctx, new KernelCache(ctx), layout, params, { B: batch, T, idx, targets, mask });
+      const gpu = await gpuGradient(ctx, new KernelCache(ctx), layout, params, { B: batch, T, idx, targets, mask }, strategy ? { strategy } : {});
       expect(Math.abs(gpu.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
       for (const t of layout.tensors) {
         expect(relErr(gpu.grad, refGrad, t.offset, t.offset + t.size), t.name).toBeLessThan(1e-4);

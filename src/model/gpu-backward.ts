@@ -18,7 +18,7 @@ import { type ParamLayout, outputWeightName } from './params.ts';
 import { type Activation } from './config.ts';
 import { type ForwardBatch, ForwardPlan } from './gpu-forward.ts';
 import {
-  type GemmTile, COLSUM_WG, SUM_SLICES_WG, columnSumKernel, linearGradKernel, linearGradWorkgroups, sumSlicesKernel,
+  type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, columnSumKernel, linearGradKernel, linearGradWorkgroups, sumSlicesKernel,
 } from '../../shaders/linear.ts';
 import { LN_WG, layerNormBackwardKernel, layerNormParamGradKernel } from '../../shaders/layernorm.ts';
 import { ATTN_WG, attentionBackwardKeyValueKernel, attentionBackwardQueryKernel } from '../../shaders/attention.ts';
@@ -304,12 +304,15 @@ function ceUniformWords(rows: number, V: number, invWeight: number): Uint32Array
  * The loss and its gradient (flat, canonical layout) of one model on one
  * batch, on the GPU. For repeated gradients on one batch (Hessian-vector
  * products by differences of gradients), keep a BackwardPlan and call
- * `gradient` instead.
+ * `gradient` instead. `strategy` picks the forward's GEMM (the backward's is always `register`).
  */
 export async function gpuGradient(
   ctx: GpuContext, kernels: KernelCache, layout: ParamLayout, params: Float32Array, batch: ForwardBatch,
+  opts: { strategy?: GemmStrategy } = {},
 ): Promise<{ loss: number; grad: Float32Array }> {
-  const forward = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B: batch.B, T: batch.T, metric: 'ce', keepActivations: true });
+  const forward = await ForwardPlan.create(ctx, kernels, layout, {
+    mode: 'plain', points: 1, B: batch.B, T: batch.T, metric: 'ce', keepActivations: true, ...(opts.strategy ? { strategy: opts.strategy } : {}),
+  });
   try {
     const backward = await BackwardPlan.create(ctx, kernels, forward);
     try {

@@ -23,7 +23,7 @@ import { InputError } from '../model/config.ts';
 import { readFloats, storageBuffer } from '../gpu/buffers.ts';
 import { type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
 import { type ParamLayout, initParams } from '../model/params.ts';
-import { ForwardPlan } from '../model/gpu-forward.ts';
+import { ForwardPlan, forwardGemmFlops } from '../model/gpu-forward.ts';
 import { BackwardPlan } from '../model/gpu-backward.ts';
 import { type Batch, type Dataset } from '../data/dataset.ts';
 import { Rng } from '../util/rng.ts';
@@ -167,7 +167,10 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
     ? { trainLoss: run.resume.history.trainLoss.slice(0, start), gradNorm: run.resume.history.gradNorm.slice(0, start), val: run.resume.history.val.filter((v) => v.step <= start) }
     : { trainLoss: [], gradNorm: [], val: [] };
 
-  const forward = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true });
+  // The forward's GEMM is chosen for the run's length (gemmFor): a long run pays for the bcast compile.
+  const forward = await ForwardPlan.create(ctx, kernels, layout, {
+    mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true, workFlops: (stopAt - start) * forwardGemmFlops(layout, B, T),
+  });
   const evalPlan = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B: evalBatch.B, T: evalBatch.T, metric: 'ce', keepActivations: false });
   const owned: Array<{ destroy(): void }> = [forward, evalPlan];
   try {
