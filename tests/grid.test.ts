@@ -12,6 +12,7 @@ import { initParams, paramLayout } from '../src/model/params.ts';
 import { forward } from '../src/model/reference.ts';
 import { GridEvaluator, gridCoords, linspace } from '../src/landscape/grid.ts';
 import { Rng } from '../src/util/rng.ts';
+import { randomPlane } from './helpers/runs.ts';
 
 const cfg: GPTConfig = { vocab_size: 37, block_size: 13, n_layer: 1, n_head: 3, n_embd: 48, bias: true, activation: 'gelu', tie_embeddings: true };
 const layout = paramLayout(cfg);
@@ -21,13 +22,8 @@ const T = 13;
 function setup(): { centre: Float32Array; d1: Float32Array; d2: Float32Array; idx: Int32Array; targets: Int32Array; mask: Float32Array } {
   const centre = initParams(layout, 3);
   const rng = new Rng(5);
-  const d1 = new Float32Array(layout.totalFloats);
-  const d2 = new Float32Array(layout.totalFloats);
-  for (const t of layout.tensors) {
-    // different scales per direction so that swapping d1 and d2 changes the values
-    rng.fillNormal(d1, 0.05, t.offset, t.size);
-    rng.fillNormal(d2, 0.02, t.offset, t.size);
-  }
+  // different scales per direction so that swapping d1 and d2 changes the values
+  const { d1, d2 } = randomPlane(rng, 0.05, 0.02, layout);
   const idx = Int32Array.from({ length: B * T }, () => rng.int(cfg.vocab_size));
   const targets = Int32Array.from({ length: B * T }, () => rng.int(cfg.vocab_size));
   const mask = new Float32Array(B * T).fill(1);

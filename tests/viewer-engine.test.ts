@@ -18,6 +18,7 @@ import { GPU_RELATIVE_STEP, gpuGradientFunction, hessianDirections } from '../sr
 import { pcaDirections } from '../src/landscape/pca.ts';
 import { KernelCache } from '../src/gpu/kernel.ts';
 import { Rng } from '../src/util/rng.ts';
+import { randomPlane } from './helpers/runs.ts';
 import { isAbort, type LandscapeEngine, type TrainedRun } from '../src/viewer/engine.ts';
 import { type NamedBytes, openFiles } from '../src/viewer/files.ts';
 import { HESSIAN_LANCZOS_STEPS, realEngine } from '../src/viewer/real-engine.ts';
@@ -120,13 +121,7 @@ describe('real engine: landscapes of opened files', () => {
   it('evaluates the wormhole in the plane of a directions file: frame t is centred on checkpoint t', async () => {
     const ctx = await nodeGpu();
     const ckpts = [initParams(layout, 1), initParams(layout, 2), initParams(layout, 3)];
-    const dr = new Rng(9);
-    const d1 = new Float32Array(layout.totalFloats);
-    const d2 = new Float32Array(layout.totalFloats);
-    for (const t of layout.tensors) {
-      dr.fillNormal(d1, 0.05, t.offset, t.size);
-      dr.fillNormal(d2, 0.02, t.offset, t.size);
-    }
+    const { d1, d2 } = randomPlane(9, 0.05, 0.02, layout);
     const model = await open([json('config.json', config), ...ckpts.map((c, t) => ckpt(10 * t, c)), evalFile]);
     expect(model.hasDirections).toBe(false);
     const run = await open([{ name: 'dirs.safetensors', bytes: directionsToSafetensors(layout, { d1, d2, metadata: { kind: 'random' } }) }], model);

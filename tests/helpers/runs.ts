@@ -50,12 +50,17 @@ export function writeRun(dir: string, checkpoints: Array<{ step: number; params:
   return { dir, tokens: writeTokens(join(dir, 'eval.safetensors'), B, T, evalSeed) };
 }
 
-/** Seeded N(0, scale) directions on every real parameter (padding zero), distinct scales so a swap shows. */
-export function randomPlane(seed: number, s1 = 0.05, s2 = 0.02): { d1: Float32Array; d2: Float32Array } {
-  const rng = new Rng(seed);
-  const d1 = new Float32Array(tinyLayout.totalFloats);
-  const d2 = new Float32Array(tinyLayout.totalFloats);
-  for (const t of tinyLayout.tensors) {
+/**
+ * Seeded N(0, scale) directions on every real parameter (padding zero), distinct scales so a swap shows.
+ * Given an Rng instead of a seed, draws from it (and leaves it advanced).
+ */
+export function randomPlane(
+  seed: number | Rng, s1 = 0.05, s2 = 0.02, layout: ParamLayout = tinyLayout,
+): { d1: Float32Array; d2: Float32Array } {
+  const rng = typeof seed === 'number' ? new Rng(seed) : seed;
+  const d1 = new Float32Array(layout.totalFloats);
+  const d2 = new Float32Array(layout.totalFloats);
+  for (const t of layout.tensors) {
     rng.fillNormal(d1, s1, t.offset, t.size);
     rng.fillNormal(d2, s2, t.offset, t.size);
   }
