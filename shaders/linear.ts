@@ -240,12 +240,12 @@ export const BCAST_UNROLL = 768;
  * reduction runs in passes of KC in_features with KC*C <= BCAST_UNROLL;
  * each pass after the first adds to what the previous ones left in `out`.
  */
-export function bcastShape(outDim: number, inDim: number, unroll = BCAST_UNROLL): BcastShape {
+export function bcastShape(outDim: number, inDim: number): BcastShape {
   const WG = Math.min(16, 4 * Math.ceil(Math.ceil(outDim / 8) / 4));
   // At most 12 columns per invocation, spread evenly over the column groups.
   const colGroups = Math.ceil(outDim / (WG * 12));
   const C = Math.ceil(outDim / (WG * colGroups));
-  const passes = Math.ceil(inDim / (4 * Math.floor(unroll / C / 4)));
+  const passes = Math.ceil(inDim / (4 * Math.floor(BCAST_UNROLL / C / 4)));
   const KC = Math.min(inDim, 4 * Math.ceil(inDim / passes / 4));
   return { WG, C, colGroups, KC };
 }
