@@ -16,8 +16,7 @@ import { initParams, paramLayout, type ParamLayout } from '../src/model/params.t
 import { makeDirections } from '../src/landscape/directions.ts';
 import { GridEvaluator, gridCoords, linspace } from '../src/landscape/grid.ts';
 import { NaiveEvaluator } from '../src/landscape/naive.ts';
-import { forwardGemmFlops } from '../src/model/gpu-forward.ts';
-import { gemmFor } from '../shaders/linear.ts';
+import { type GemmStrategy } from '../shaders/linear.ts';
 import { directionsFromSafetensors, directionsToSafetensors, paramsToSafetensors, type TokenBatch, tokensToSafetensors } from '../src/io/formats.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { loadModel, loadTokens, readBytes } from '../src/node/files.ts';
@@ -110,7 +109,7 @@ export interface EngineMeasurement {
   points: number;
   chunkPoints: number;
   /** The GEMM strategy the evaluator chose for this grid (shaders/linear.ts gemmFor); the naive loop uses the same. */
-  strategy: string;
+  strategy: GemmStrategy;
   /** GridEvaluator.create: pipeline compilation and buffers. */
   compileMs: number;
   /** The untimed first chunk of a few points. */
@@ -231,12 +230,10 @@ export function spreadIndices(total: number, n: number): number[] {
 
 async function measureNaive(
   ctx: GpuContext, layout: ParamLayout, batch: TokenBatch, weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array },
-  coords: Float32Array, budgetSeconds: number,
+  coords: Float32Array, budgetSeconds: number, strategy: GemmStrategy,
 ): Promise<{ values: Float32Array; m: NaiveMeasurement }> {
   const total = coords.length / 2;
   let start = performance.now();
-  // The same GEMM the engine gets for this grid: the loop differs, not the kernels.
-  const { strategy } = gemmFor(ctx.adapter, total * forwardGemmFlops(layout, batch.B, batch.T));
   const naive = await NaiveEvaluator.create(ctx, new KernelCache(ctx), layout, batch, weights, { metric: 'ce', strategy });
   const compileMs = elapsed(start);
   try {
@@ -279,7 +276,8 @@ export async function runGridCase(o: GridCaseOptions): Promise<GridCaseResult> {
     + (e.gpuChunk ? ` (kernels alone ${e.gpuChunk.pointsPerSecond.toFixed(1)} pt/s)` : ''));
 
   log(`${name}: naive WebGPU loop, sampled for ~${o.naiveSeconds} s`);
-  const naiveRun = await measureNaive(ctx, loaded.layout, batch, weights, coords, o.naiveSeconds);
+  // The GEMM the engine chose for this grid: the two differ in the loop, not in the kernels.
+  const naiveRun = await measureNaive(ctx, loaded.layout, batch, weights, coords, o.naiveSeconds, engine.m.strategy);
   const naive = naiveRun.m;
   const checks: ValueChecks = {
     naive: compareLosses(naive.indices.map((k) => engine.values[k]!), naiveRun.values), torchLoop: null, torchBatched: null,
