@@ -22,13 +22,20 @@
  *
  * - `bcast` (the SwiftShader shape, `bcastLinearKernel`): each invocation
  *   owns C output columns and keeps their weights, formed once per point, in
- *   a private array; the workgroup stages one input row at a time in
- *   workgroup memory, and the fully unrolled reduction reads it back at
- *   compile-time addresses. SwiftShader turns every load whose address
- *   depends on the invocation into a per-lane gather, but a load at a
- *   constant address becomes one scalar load and a broadcast, and a private
- *   array read at a constant index a plain vector load: the inner loop has no
- *   gathers left (4x the `register` GEMM's GFLOP/s on 2 cores).
+ *   a private array (SwiftShader reads a private array at a constant index
+ *   with one vector load, where every load whose address depends on the
+ *   invocation is a per-lane gather); the workgroup stages one input row at
+ *   a time in workgroup memory, and the fully unrolled reduction reads it
+ *   back at compile-time addresses (4x the `register` GEMM's GFLOP/s on 2
+ *   cores). The JIT's output shows that those reads are still masked
+ *   per-lane loads, and a barrier costs a coroutine switch per subgroup (a
+ *   quarter of a `bcast` dispatch), hence:
+ * - `subgroup` (the same shape where the device has WebGPU subgroups): no
+ *   workgroup memory and no barrier. Each lane of a subgroup loads 4
+ *   consecutive inputs of the row (one vec4), and the unrolled reduction
+ *   takes input k from lane (k / 4) % 4 with subgroupBroadcast at a constant
+ *   lane, which SwiftShader turns into a register shuffle: one gather serves
+ *   16 inputs (1.4-1.8x the `bcast` GFLOP/s).
  *
  * The backward GEMMs (dX = dY W, dW = dY^T X) and the bias gradient's
  * column sums follow at the end of the file, register-tiled with the same
@@ -60,11 +67,14 @@ export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
  * measured on 2 cores was lost in noise while compile time grew steeply
  * (about 1 s for 8x4, 17 s for 32x4 per kernel under load). GPUs have far
  * fewer registers per invocation: a 4x4 tile of vec4 accumulators with the
- * weight slab in workgroup memory.
+ * weight slab in workgroup memory. Big SwiftShader jobs take `subgroup`
+ * where the device has subgroups (createContext asks for them whenever the
+ * adapter offers them), `bcast` where not.
  */
-export function gemmFor(adapter: { isFallback: boolean }, workFlops = 0): { strategy: GemmStrategy; tile: GemmTile } {
+export function gemmFor(adapter: { isFallback: boolean; features?: readonly string[] }, workFlops = 0): { strategy: GemmStrategy; tile: GemmTile } {
   if (!adapter.isFallback) return { strategy: 'slab', tile: DEFAULT_TILE };
-  return { strategy: workFlops >= BCAST_MIN_FLOPS ? 'bcast' : 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 } };
+  const big = adapter.features?.includes('subgroups') ? 'subgroup' : 'bcast';
+  return { strategy: workFlops >= BCAST_MIN_FLOPS ? big : 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 } };
 }
 
 /**
@@ -76,7 +86,12 @@ export function gemmFor(adapter: { isFallback: boolean }, workFlops = 0): { stra
  */
 export const BCAST_MIN_FLOPS = 2e10;
 
-export type GemmStrategy = 'register' | 'slab' | 'bcast';
+export type GemmStrategy = 'register' | 'slab' | 'bcast' | 'subgroup';
+
+/** The strategies that run `bcastLinearKernel`. */
+export function isBcast(strategy: GemmStrategy): strategy is 'bcast' | 'subgroup' {
+  return strategy === 'bcast' || strategy === 'subgroup';
+}
 
 export interface LinearOptions {
   mode: WeightMode;
@@ -94,9 +109,10 @@ export interface LinearOptions {
 }
 
 /** Workgroups for a [rows x outDim] output per point. */
-export function linearWorkgroups(strategy: GemmStrategy, tile: GemmTile, rows: number, outDim: number, points: number): [number, number, number] {
-  if (strategy === 'bcast') {
-    const shape = bcastShape(outDim, 1);
+export function linearWorkgroups(o: Pick<LinearOptions, 'strategy' | 'tile' | 'inDim' | 'act'>, rows: number, outDim: number, points: number): [number, number, number] {
+  const { strategy, tile } = o;
+  if (isBcast(strategy)) {
+    const shape = bcastShape(outDim, o.inDim, strategy, o.act !== null);
     return [shape.colGroups, bcastRowGroups(rows, points, shape.colGroups), points];
   }
   const rowGroups = strategy === 'slab' ? 1 : Math.ceil(rows / (tile.WY * tile.TM));
@@ -134,7 +150,7 @@ function linearBindings(o: LinearOptions, inType: string): { bindings: BindingDe
  * linear: see the file comment.
  * bindings: u {rows, inDim, outDim, wOff, bOff}, weights, inp ([P][rows][inDim]),
  *           resid (when resid), pre (when savePre), out ([P][rows][outDim])
- * dispatch: linearWorkgroups(tile, rows, outDim, points)
+ * dispatch: linearWorkgroups(o, rows, outDim, points)
  */
 export function linearKernel(o: LinearOptions): KernelDef {
   const { TM, TN, WX, WY } = o.tile;
@@ -230,6 +246,12 @@ export interface BcastShape {
 
 /** The most FMAs one pass of the `bcast` reduction unrolls (KC * C). */
 export const BCAST_UNROLL = 768;
+/**
+ * The same for `subgroup`, whose kernels SwiftShader compiles 3-4x slower
+ * for the same unrolled length (they have no barrier): 256 FMAs compile in
+ * about 2 s, 512 in 6-8 s for at most 20% more speed.
+ */
+export const SUBGROUP_UNROLL = 256;
 
 /**
  * Measured alone on 2 cores (perturbed, 512 rows, 32 points): 8-16
@@ -240,12 +262,19 @@ export const BCAST_UNROLL = 768;
  * reduction runs in passes of KC in_features with KC*C <= BCAST_UNROLL;
  * each pass after the first adds to what the previous ones left in `out`.
  */
-export function bcastShape(outDim: number, inDim: number): BcastShape {
+export function bcastShape(outDim: number, inDim: number, strategy: 'bcast' | 'subgroup' = 'bcast', act = false): BcastShape {
   const WG = Math.min(16, 4 * Math.ceil(Math.ceil(outDim / 8) / 4));
-  // At most 12 columns per invocation, spread evenly over the column groups.
-  const colGroups = Math.ceil(outDim / (WG * 12));
+  // At most 12 columns per invocation (subgroup: 8, where 12 accumulators
+  // spill), spread evenly over the column groups. SwiftShader runs the last
+  // pass's epilogue, masked off, on every pass: with an activation (GELU
+  // costs a third of the product of 64 -> 256) subgroup kernels take as few
+  // as 4 columns to reduce in one pass (64 -> 256 with GELU: 1.6x faster
+  // than 8 columns in 2 passes).
+  const unroll = strategy === 'subgroup' ? SUBGROUP_UNROLL : BCAST_UNROLL;
+  const maxC = strategy === 'bcast' ? 12 : act ? Math.max(4, Math.min(8, Math.floor(unroll / inDim))) : 8;
+  const colGroups = Math.ceil(outDim / (WG * maxC));
   const C = Math.ceil(outDim / (WG * colGroups));
-  const passes = Math.ceil(inDim / (4 * Math.floor(BCAST_UNROLL / C / 4)));
+  const passes = Math.ceil(inDim / (4 * Math.floor(unroll / C / 4)));
   const KC = Math.min(inDim, 4 * Math.ceil(inDim / passes / 4));
   return { WG, C, colGroups, KC };
 }
@@ -261,22 +290,31 @@ export function bcastRowGroups(rows: number, points: number, colGroups: number):
 }
 
 /**
- * linear (bcast): the same product as `linearKernel`, see the file comment.
- * Workgroup (cg, rg, p) computes columns cg*WG*C .. of rows rg*rowsPer ..
- * of point p; for each pass of KC in_features it forms the lane's C*KC
- * weights into `wv`, then for every row stages in[p][row][k0 .. k0+KC) in
- * `xs` (one barrier), reduces, and adds to what earlier passes left in
- * `out` (bias, pre, activation and residual on the last pass).
+ * linear (bcast, subgroup): the same product as `linearKernel`, see the
+ * file comment. Workgroup (cg, rg, p) computes columns cg*WG*C .. of rows
+ * rg*rowsPer .. of point p; for each pass of KC in_features it forms the
+ * lane's C*KC weights into `wv`, then for every row brings
+ * in[p][row][k0 .. k0+KC) to all lanes (bcast: staged in `xs` behind a
+ * barrier; subgroup: loaded across the lanes of each subgroup and
+ * broadcast), reduces, and adds to what earlier passes left in `out` (bias,
+ * pre, activation and residual on the last pass).
  * bindings: u {rows, inDim, outDim, wOff, bOff, rowsPer}, weights, inp
- *           ([P][rows][inDim]), resid (when resid), pre (when savePre), out
- * dispatch: linearWorkgroups('bcast', .., rows, outDim, points), with
+ *           ([P][rows][inDim]; subgroup with inDim % 4 == 0: as vec4),
+ *           resid (when resid), pre (when savePre), out
+ * dispatch: linearWorkgroups(o, rows, outDim, points), with
  *           rowsPer = ceil(rows / that dispatch's y)
  */
 export function bcastLinearKernel(o: LinearOptions & { outDim: number }): KernelDef {
-  const { WG, C, KC, colGroups } = bcastShape(o.outDim, o.inDim);
+  if (!isBcast(o.strategy)) throw new Error(`bcastLinearKernel: strategy ${o.strategy} is not bcast or subgroup`);
+  const sg = o.strategy === 'subgroup';
+  const { WG, C, KC, colGroups } = bcastShape(o.outDim, o.inDim, o.strategy, o.act !== null);
   const onePass = KC === o.inDim;
+  const padded = Math.ceil(o.inDim / KC) * KC > o.inDim;
   const exact = colGroups * WG * C === o.outDim;
-  const { bindings, decls } = linearBindings(o, 'f32');
+  // subgroup: each lane loads V consecutive inputs (a vec4 where rows are
+  // vec4-aligned), so that the first 4 lanes of a subgroup hold 4V of them.
+  const V = o.inDim % 4 === 0 ? 4 : 1;
+  const { bindings, decls } = linearBindings(o, sg && V === 4 ? 'vec4f' : 'f32');
 
   const cs = [...Array(C).keys()];
   const ks = [...Array(KC).keys()];
@@ -298,14 +336,30 @@ export function bcastLinearKernel(o: LinearOptions & { outDim: number }): Kernel
   }
   body.push('    for (var r = rowStart; r < rowEnd; r++) {');
   body.push('      let xb = (p * u.rows + r) * IN_DIM;');
-  for (let i = 0; i * WG < KC; i++) {
-    const guard = (i + 1) * WG > KC ? `if (li + ${i * WG}u < ${KC}u) ` : '';
-    body.push(`      ${guard}{ let k = k0 + li + ${i * WG}u; xs[li + ${i * WG}u] = select(0.0, inp[xb + min(k, IN_DIM - 1u)], k < IN_DIM); }`);
+  if (sg) {
+    // Lane l of every 4 loads inputs k0 + 4V*q + V*l .. + V-1, clamped into
+    // the row (past in_features the weights are zero, and the input is
+    // zeroed below so that an infinite input cannot make 0 * inf).
+    for (let q = 0; q * 4 * V < KC; q++) {
+      body.push(V === 4
+        ? `      let xq${q} = inp[min((xb + k0) / 4u + ${4 * q}u + lane, (xb + IN_DIM) / 4u - 1u)];`
+        : `      let xq${q} = inp[min(xb + k0 + ${4 * q}u + lane, xb + IN_DIM - 1u)];`);
+    }
+  } else {
+    for (let i = 0; i * WG < KC; i++) {
+      const guard = (i + 1) * WG > KC ? `if (li + ${i * WG}u < ${KC}u) ` : '';
+      body.push(`      ${guard}{ let k = k0 + li + ${i * WG}u; xs[li + ${i * WG}u] = select(0.0, inp[xb + min(k, IN_DIM - 1u)], k < IN_DIM); }`);
+    }
+    body.push('      workgroupBarrier();');
   }
-  body.push('      workgroupBarrier();');
   for (const c of cs) body.push(`      var a${c} = 0.0;`);
   for (const k of ks) {
-    body.push(`      let x${k} = xs[${k}];`);
+    if (sg) {
+      const shared = `subgroupBroadcast(xq${Math.floor(k / (4 * V))}${V === 4 ? `[${k % 4}]` : ''}, ${Math.floor(k / V) % 4}u)`;
+      body.push(`      let x${k} = ${padded ? `select(0.0, ${shared}, k0 + ${k}u < IN_DIM)` : shared};`);
+    } else {
+      body.push(`      let x${k} = xs[${k}];`);
+    }
     for (const c of cs) body.push(`      a${c} = fma(x${k}, wv[${k * C + c}], a${c});`);
   }
   body.push('      let ob = (p * u.rows + r) * OUT_DIM;');
@@ -328,15 +382,15 @@ export function bcastLinearKernel(o: LinearOptions & { outDim: number }): Kernel
     body.push(`        out[ob + j${c}] = s;`);
     body.push('      }');
   }
-  body.push('      workgroupBarrier();');
+  if (!sg) body.push('      workgroupBarrier();');
   body.push('    }');
   body.push('  }');
 
-  const tag = `bcast/${o.mode}/k${o.inDim}/n${o.outDim}/${WG}x${C}/kc${KC}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+  const tag = `${o.strategy}/${o.mode}/k${o.inDim}/n${o.outDim}/${WG}x${C}/kc${KC}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
   return {
     name: `linear/${tag}`,
     bindings,
-    code: /* wgsl */ `
+    code: /* wgsl */ `${sg ? '\nenable subgroups;' : ''}
 const IN_DIM = ${o.inDim}u;
 const OUT_DIM = ${o.outDim}u;
 struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32, rowsPer: u32 }
@@ -344,12 +398,12 @@ struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32, rowsPer: u3
 ${weightSource(o.mode, 1, false)}
 ${decls.join('\n')}
 ${o.act ? GELU_WGSL : ''}
-var<workgroup> xs: array<f32, ${KC}>;
+${sg ? '' : `var<workgroup> xs: array<f32, ${KC}>;`}
 
 @compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32${sg ? ', @builtin(subgroup_invocation_id) sl: u32' : ''}) {
   let p = wg.z;
-  let ab = pointCoords(p);
+  let ab = pointCoords(p);${sg ? '\n  // Any subgroup size WebGPU allows (4..128) works: lanes 4 and up repeat 0..3.\n  let lane = sl % 4u;' : ''}
 ${body.join('\n')}
 }
 `,

@@ -263,6 +263,7 @@ function randomParams(cfg: GPTConfig, seed: number): Float32Array {
 const MODELS: Array<[string, Partial<GPTConfig>, boolean, number, GemmStrategy?]> = [
   ['untied, bias false, gelu_tanh (C48 h3 V37 T13)', {}, false, B],
   ['tied, bias, exact gelu, 3 layers, the forward on the bcast GEMM (long trainings)', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, false, B, 'bcast'],
+  ['untied, bias, exact gelu, the forward on the subgroup GEMM (long trainings)', { bias: true, activation: 'gelu' }, false, B, 'subgroup'],
   ['tied, bias, exact gelu, 3 layers, a loss mask', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, true, B],
   ['C30 h5 (in_features not a multiple of 4), T13 of block 20', { n_embd: 30, n_head: 5, block_size: 20, bias: true }, false, B],
   ['10 sequences (130 rows): the sums over rows run in slices', { bias: true, n_layer: 1 }, false, 10],

@@ -63,8 +63,13 @@ const CASES: Array<[string, Partial<GPTConfig>, number, number, GemmStrategy]> =
   // bcast: the MLP projections reduce in several zero-padded passes (C64: 256 = 3 x 88 - 8, C48: 192 = 2 x 96).
   ['friendly C64 h4 V64 T16, bcast GEMM', { n_embd: 64, n_head: 4, vocab_size: 64, block_size: 16 }, 2, 16, 'bcast'],
   ['odd C48 h3 V37 T13, 3 layers, bcast GEMM', { n_layer: 3 }, 2, 13, 'bcast'],
-  ['untied, bias false, gelu_tanh, bcast GEMM', { tie_embeddings: false, bias: false, activation: 'gelu_tanh' }, 3, 13, 'bcast'],
   ['C30 h5 (in_features not a multiple of 4), V37 T7, bcast GEMM', { n_embd: 30, n_head: 5 }, 2, 7, 'bcast'],
+  // subgroup: passes of at most 256 / C in_features with vec4 loads (C48: 48 in 2 passes of 24, 192 in 5
+  // of 40, the last padded by 8); C30 reads its 30 inputs as scalars, its 120 in 4 vec4 passes of 32 (padded).
+  ['friendly C64 h4 V64 T16, subgroup GEMM', { n_embd: 64, n_head: 4, vocab_size: 64, block_size: 16 }, 2, 16, 'subgroup'],
+  ['odd C48 h3 V37 T13, 3 layers, subgroup GEMM', { n_layer: 3 }, 2, 13, 'subgroup'],
+  ['untied, bias false, gelu_tanh, subgroup GEMM', { tie_embeddings: false, bias: false, activation: 'gelu_tanh' }, 3, 13, 'subgroup'],
+  ['C30 h5 (in_features not a multiple of 4), V37 T7, subgroup GEMM', { n_embd: 30, n_head: 5 }, 2, 7, 'subgroup'],
 ];
 
 describe('WGSL forward vs TypeScript reference', () => {
@@ -77,6 +82,8 @@ describe('WGSL forward vs TypeScript reference', () => {
       const targets = randomTokens(B * T, cfg.vocab_size, 12);
       const ref = forward(layout, params, idx, targets, B, T);
       const gpu = await gpuLoss(cfg, params, idx, targets, B, T, strategy);
+      // SwiftShader offers subgroups: without them the subgroup cases would quietly run bcast
+      if (strategy === 'subgroup') expect((await nodeGpu()).device.features.has('subgroups')).toBe(true);
       expect(Math.abs(gpu.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
       let maxErr = 0;
       let maxAbs = 0;

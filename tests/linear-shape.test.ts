@@ -1,31 +1,44 @@
-/** The `bcast` GEMM's shapes (shaders/linear.ts) and when it is chosen. */
+/** The `bcast` and `subgroup` GEMMs' shapes (shaders/linear.ts) and when they are chosen. */
 import { describe, expect, it } from 'vitest';
-import { BCAST_MIN_FLOPS, BCAST_UNROLL, bcastRowGroups, bcastShape, gemmFor } from '../shaders/linear.ts';
+import { BCAST_MIN_FLOPS, BCAST_UNROLL, SUBGROUP_UNROLL, bcastRowGroups, bcastShape, gemmFor } from '../shaders/linear.ts';
 
 describe('bcast GEMM shapes', () => {
-  it('cover every output column and in_feature, within the unroll budget', () => {
-    for (const outDim of [1, 4, 37, 48, 64, 144, 192, 256, 384, 512, 1000]) {
-      for (const inDim of [1, 13, 30, 48, 64, 192, 256, 512, 1024]) {
-        const s = bcastShape(outDim, inDim);
-        expect(s.WG % 4).toBe(0);
-        expect(s.WG).toBeLessThanOrEqual(16);
-        expect(s.C).toBeLessThanOrEqual(12);
-        expect(s.colGroups * s.WG * s.C).toBeGreaterThanOrEqual(outDim);
-        // no column group is left without columns
-        expect((s.colGroups - 1) * s.WG * s.C).toBeLessThan(outDim);
-        expect(s.KC * s.C).toBeLessThanOrEqual(Math.max(BCAST_UNROLL, s.C * 4));
-        expect(s.KC % 4 === 0 || s.KC === inDim).toBe(true);
-        const passes = Math.ceil(inDim / s.KC);
-        expect(passes * s.KC).toBeGreaterThanOrEqual(inDim);
-        expect((passes - 1) * s.KC).toBeLessThan(inDim);
+  for (const [strategy, act, maxC, unroll] of [
+    ['bcast', false, 12, BCAST_UNROLL], ['bcast', true, 12, BCAST_UNROLL],
+    ['subgroup', false, 8, SUBGROUP_UNROLL], ['subgroup', true, 8, SUBGROUP_UNROLL],
+  ] as const) {
+    it(`cover every output column and in_feature, within the unroll budget (${strategy}${act ? ', with an activation' : ''})`, () => {
+      for (const outDim of [1, 4, 37, 48, 64, 144, 192, 256, 384, 512, 1000]) {
+        for (const inDim of [1, 13, 30, 48, 64, 192, 256, 512, 1024]) {
+          const s = bcastShape(outDim, inDim, strategy, act);
+          expect(s.WG % 4).toBe(0);
+          expect(s.WG).toBeLessThanOrEqual(16);
+          expect(s.C).toBeLessThanOrEqual(maxC);
+          expect(s.colGroups * s.WG * s.C).toBeGreaterThanOrEqual(outDim);
+          // no column group is left without columns
+          expect((s.colGroups - 1) * s.WG * s.C).toBeLessThan(outDim);
+          expect(s.KC * s.C).toBeLessThanOrEqual(Math.max(unroll, s.C * 4));
+          // subgroup lanes load vec4s at k0 = pass * KC: KC stays a multiple of 4
+          expect(s.KC % 4 === 0 || s.KC === inDim).toBe(true);
+          const passes = Math.ceil(inDim / s.KC);
+          expect(passes * s.KC).toBeGreaterThanOrEqual(inDim);
+          expect((passes - 1) * s.KC).toBeLessThan(inDim);
+        }
       }
-    }
-  });
+    });
+  }
 
   it('has the measured shapes for the reference model', () => {
     expect(bcastShape(192, 64)).toEqual({ WG: 16, C: 12, colGroups: 1, KC: 64 });
     expect(bcastShape(256, 64)).toEqual({ WG: 16, C: 8, colGroups: 2, KC: 64 });
     expect(bcastShape(64, 256)).toEqual({ WG: 8, C: 8, colGroups: 1, KC: 88 });
+    expect(bcastShape(192, 64, 'subgroup')).toEqual({ WG: 16, C: 6, colGroups: 2, KC: 32 });
+    expect(bcastShape(256, 64, 'subgroup')).toEqual({ WG: 16, C: 8, colGroups: 2, KC: 32 });
+    expect(bcastShape(64, 256, 'subgroup')).toEqual({ WG: 8, C: 8, colGroups: 1, KC: 32 });
+    // with GELU: one pass of 4 columns (the tiny model's 32 inputs take 8), two where 4 columns do not fit
+    expect(bcastShape(256, 64, 'subgroup', true)).toEqual({ WG: 16, C: 4, colGroups: 4, KC: 64 });
+    expect(bcastShape(128, 32, 'subgroup', true)).toEqual({ WG: 16, C: 8, colGroups: 1, KC: 32 });
+    expect(bcastShape(512, 128, 'subgroup', true)).toEqual({ WG: 16, C: 4, colGroups: 8, KC: 64 });
   });
 
   it('splits the rows of a few models over more workgroups, never below 8 rows each', () => {
@@ -35,11 +48,14 @@ describe('bcast GEMM shapes', () => {
     expect(bcastRowGroups(26, 1, 1)).toBe(4);
   });
 
-  it('is chosen on SwiftShader for jobs of BCAST_MIN_FLOPS and more, never on GPUs', () => {
-    const cpu = { isFallback: true };
+  it('is chosen on SwiftShader for jobs of BCAST_MIN_FLOPS and more (subgroup where the adapter has subgroups), never on GPUs', () => {
+    const cpu = { isFallback: true, features: ['timestamp-query'] };
     expect(gemmFor(cpu).strategy).toBe('register');
     expect(gemmFor(cpu, BCAST_MIN_FLOPS - 1).strategy).toBe('register');
     expect(gemmFor(cpu, BCAST_MIN_FLOPS).strategy).toBe('bcast');
-    expect(gemmFor({ isFallback: false }, 1e15).strategy).toBe('slab');
+    const sg = { isFallback: true, features: ['subgroups', 'timestamp-query'] };
+    expect(gemmFor(sg, BCAST_MIN_FLOPS - 1).strategy).toBe('register');
+    expect(gemmFor(sg, BCAST_MIN_FLOPS).strategy).toBe('subgroup');
+    expect(gemmFor({ isFallback: false, features: ['subgroups'] }, 1e15).strategy).toBe('slab');
   });
 });

@@ -75,9 +75,14 @@ export async function createContext(adapter: GPUAdapter): Promise<GpuContext> {
     if (name === 'minStorageBufferOffsetAlignment') continue;
     requiredLimits[name] = summary.limits[name]!;
   }
+  // Subgroups, where offered, let SwiftShader share a row of inputs between
+  // lanes without a barrier (the `subgroup` GEMM of shaders/linear.ts).
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (hasTimestamps) requiredFeatures.push('timestamp-query');
+  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({
     label: 'losscape',
-    requiredFeatures: hasTimestamps ? ['timestamp-query'] : [],
+    requiredFeatures,
     requiredLimits,
   });
   const ctx: GpuContext = { device, adapter: summary, hasTimestamps, lostReason: null };

@@ -22,7 +22,7 @@ import { type WeightMode } from '../../shaders/common.ts';
 import { embeddingKernel, EMBED_WG } from '../../shaders/embedding.ts';
 import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
 import {
-  type GemmStrategy, type GemmTile, type LinearOptions, bcastLinearKernel, gemmFor, linearKernel, linearWorkgroups, slabBytes,
+  type GemmStrategy, type GemmTile, type LinearOptions, bcastLinearKernel, gemmFor, isBcast, linearKernel, linearWorkgroups, slabBytes,
 } from '../../shaders/linear.ts';
 import { attentionKernel, ATTN_WG } from '../../shaders/attention.ts';
 import { type Metric, tokenLossKernel, reduceMeanKernel, LOSS_WG } from '../../shaders/loss.ts';
@@ -48,7 +48,7 @@ export interface ForwardPlanOptions {
   tile?: GemmTile;
   /** The job's GEMM FLOPs in all (forwardGemmFlops x points x replays): weighs the default strategy's compile time (gemmFor). */
   workFlops?: number;
-  /** GEMM strategy (see shaders/linear.ts; default gemmFor(adapter, workFlops)); `slab` falls back to `register` where the slab does not fit. */
+  /** GEMM strategy (see shaders/linear.ts; default gemmFor(adapter, workFlops)); `slab` falls back to `register` where the slab does not fit, `subgroup` to `bcast` on a device without subgroups. */
   strategy?: GemmStrategy;
 }
 
@@ -214,16 +214,17 @@ export class ForwardPlan {
       extra: { act?: Activation; resid?: string; pre?: string },
     ): Promise<void> => {
       const wanted = this.options.strategy;
-      const strategy = wanted === 'slab' && slabBytes(tile, inDim) > ctx.adapter.limits.maxComputeWorkgroupStorageSize! ? 'register' : wanted;
+      const strategy = wanted === 'slab' && slabBytes(tile, inDim) > ctx.adapter.limits.maxComputeWorkgroupStorageSize! ? 'register'
+        : wanted === 'subgroup' && !ctx.device.features.has('subgroups') ? 'bcast' : wanted;
       const lin: LinearOptions = {
         mode, strategy, inDim, tile, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
         resid: extra.resid !== undefined, savePre: extra.pre !== undefined,
       };
-      const k = await kernels.get(strategy === 'bcast' ? bcastLinearKernel({ ...lin, outDim }) : linearKernel(lin));
+      const k = await kernels.get(isBcast(strategy) ? bcastLinearKernel({ ...lin, outDim }) : linearKernel(lin));
       const bufs: Record<string, GPUBuffer> = { ...W, inp: this.act(inName), out: this.act(outName) };
       if (extra.resid) bufs.resid = this.act(extra.resid);
       if (extra.pre) bufs.pre = this.act(extra.pre);
-      const workgroups = linearWorkgroups(strategy, tile, N, outDim, points);
+      const workgroups = linearWorkgroups(lin, N, outDim, points);
       const rowsPer = Math.ceil(N / workgroups[1]);
       push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer], bufs, workgroups, weightName);
     };
