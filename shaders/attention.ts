@@ -71,6 +71,105 @@ ${unroll(headSize, (i) => `y[yBase + ${i}u] = acc${i} * inv;`)}
   };
 }
 
+// ---------------------------------------------------------------- subgroup
+
+/** Queries per workgroup of `attentionSubgroupKernel`: one subgroup of SwiftShader's 4 lanes. */
+export const ATTN_SG_QUERIES = 4;
+
+/** Workgroups along x of `attentionSubgroupKernel` for one point. */
+export function attentionSubgroupWorkgroups(B: number, nHead: number, T: number): number {
+  return B * nHead * Math.ceil(T / ATTN_SG_QUERIES);
+}
+
+/**
+ * attention (subgroup): the same result as `attentionKernel`, bit for bit,
+ * for devices with subgroups (SwiftShader). There every lane's key and
+ * value loads are per-lane gathers although the 4 lanes of a subgroup, 4
+ * queries of one head, read the same key: here each workgroup is one
+ * subgroup of 4 consecutive queries, each lane loads a quarter of key s
+ * and of value s (as vec4 where the head size allows), and the dot product
+ * and the weighted sum take the rest from the other lanes with
+ * subgroupBroadcast. The loop runs to the subgroup's last query (a bound
+ * the whole subgroup shares, as subgroupBroadcast needs); a lane past its
+ * own query's causal limit keeps its running softmax as it was (by select,
+ * so that even an infinite key or value it must not see leaves no NaN), so
+ * every lane ends with the same bits as the per-query kernel.
+ * bindings: as attentionKernel
+ * dispatch: (attentionSubgroupWorkgroups(B, nHead, T), 1, points)
+ */
+export function attentionSubgroupKernel(headSize: number, saveLse: boolean): KernelDef {
+  const HS = headSize;
+  const V = HS % 4 === 0 ? 4 : 1;
+  // Per lane, loads of V floats each: lane l holds elements V*(4j + l) .. + V-1 in load j.
+  const loads = Math.ceil(HS / (4 * V));
+  const rowUnits = HS / V;
+  const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'y', kind: 'readwrite' }];
+  if (saveLse) bindings.push({ name: 'lse', kind: 'readwrite' });
+  const el = (name: string, i: number): string => {
+    const j = Math.floor(i / (4 * V));
+    const lane = Math.floor(i / V) % 4;
+    return `subgroupBroadcast(${name}${j}${V === 4 ? `[${i % 4}]` : ''}, ${lane}u)`;
+  };
+  const load = (name: string, base: string): string => Array.from({ length: loads }, (_, j) =>
+    `    let ${name}${j} = qkvv[${base} + min(${4 * j}u + lane, ${rowUnits - 1}u)];`).join('\n');
+  const at = (base: string, i: number): string => (V === 4 ? `qkvv[${base} + ${Math.floor(i / 4)}u][${i % 4}]` : `qkvv[${base} + ${i}u]`);
+  return {
+    name: `attention-subgroup/hs${HS}${saveLse ? '/lse' : ''}`,
+    bindings,
+    code: /* wgsl */ `
+enable subgroups;
+const HS: u32 = ${HS}u;
+struct U { B: u32, T: u32, C: u32, nHead: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> qkvv: array<${V === 4 ? 'vec4f' : 'f32'}>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+${saveLse ? '@group(0) @binding(3) var<storage, read_write> lse: array<f32>;' : ''}
+
+@compute @workgroup_size(${ATTN_SG_QUERIES})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let lane = sl % 4u;
+  let tiles = (u.T + 3u) / 4u;
+  let p = wg.z;
+  let t0 = (wg.x % tiles) * 4u;
+  let h = (wg.x / tiles) % u.nHead;
+  let b = wg.x / (tiles * u.nHead);
+  let t = t0 + lane;
+  // A lane past the sequence's end computes a copy of the last query and writes nothing.
+  let tq = min(t, u.T - 1u);
+  let C3 = 3u * u.C;
+  let seq = (p * u.B + b) * u.T;
+  let qBase = ((seq + tq) * C3 + h * HS) / ${V}u;
+  let scale = inverseSqrt(${HS}.0);
+${unroll(HS, (i) => `let q${i} = ${at('qBase', i)} * scale;`)}
+${unroll(HS, (i) => `var acc${i} = 0.0;`)}
+  var m = -3.0e38;
+  var l = 0.0;
+  let sEnd = min(t0 + 4u, u.T);
+  for (var s = 0u; s < sEnd; s++) {
+    let live = s <= tq;
+    let kBase = ((seq + s) * C3 + u.C + h * HS) / ${V}u;
+    let vBase = kBase + u.C / ${V}u;
+${load('kq', 'kBase')}
+${load('vq', 'vBase')}
+    let score = ${dot(HS, (i) => `q${i}`, (i) => el('kq', i))};
+    let mNew = select(m, max(m, score), live);
+    let corr = exp(m - mNew);
+    let e = select(0.0, exp(score - mNew), live);
+    l = select(l, l * corr + e, live);
+${unroll(HS, (i) => `  acc${i} = select(acc${i}, fma(acc${i}, corr, e * ${el('vq', i)}), live);`)}
+    m = mNew;
+  }
+  if (t < u.T) {
+    let yBase = (seq + t) * u.C + h * HS;
+    let inv = 1.0 / l;
+${unroll(HS, (i) => `  y[yBase + ${i}u] = acc${i} * inv;`)}
+    ${saveLse ? 'lse[((p * u.B + b) * u.nHead + h) * u.T + t] = m + log(l);' : ''}
+  }
+}
+`,
+  };
+}
+
 // ---------------------------------------------------------------- backward
 //
 // With p_ts = exp(scale q_t . k_s - lse_t) recomputed from the saved lse,

@@ -24,7 +24,7 @@ import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
 import {
   type GemmStrategy, type GemmTile, type LinearOptions, bcastLinearKernel, gemmFor, isBcast, linearKernel, linearWorkgroups, slabBytes,
 } from '../../shaders/linear.ts';
-import { attentionKernel, ATTN_WG } from '../../shaders/attention.ts';
+import { attentionKernel, attentionSubgroupKernel, attentionSubgroupWorkgroups, ATTN_WG } from '../../shaders/attention.ts';
 import { type Metric, tokenLossKernel, reduceMeanKernel, LOSS_WG } from '../../shaders/loss.ts';
 import { type Activation } from './config.ts';
 
@@ -228,7 +228,11 @@ export class ForwardPlan {
       const rowsPer = Math.ceil(N / workgroups[1]);
       push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer], bufs, workgroups, weightName);
     };
-    const attn = await kernels.get(attentionKernel(C / cfg.n_head, keep));
+    // With the subgroup GEMM (SwiftShader), attention shares each key between 4 queries' lanes too.
+    const sgAttn = this.options.strategy === 'subgroup' && ctx.device.features.has('subgroups')
+      && attentionSubgroupWorkgroups(B, cfg.n_head, T) <= ctx.adapter.limits.maxComputeWorkgroupsPerDimension!;
+    const attn = await kernels.get(sgAttn ? attentionSubgroupKernel(C / cfg.n_head, keep) : attentionKernel(C / cfg.n_head, keep));
+    const attnGroups = sgAttn ? attentionSubgroupWorkgroups(B, cfg.n_head, T) : Math.ceil((B * cfg.n_head * T) / ATTN_WG);
     const biasName = (n: string): string | null => (cfg.bias ? n : null);
 
     for (let i = 0; i < cfg.n_layer; i++) {
@@ -237,7 +241,7 @@ export class ForwardPlan {
       await linear(`ln1.${i}`, `qkv.${i}`, C, 3 * C, `${p}.attn.c_attn.weight`, biasName(`${p}.attn.c_attn.bias`), {});
       const attnBufs: Record<string, GPUBuffer> = { qkv: this.act(`qkv.${i}`), y: this.act(`atty.${i}`) };
       if (keep) attnBufs.lse = this.act(`lse.${i}`);
-      push(attn, [B, T, C, cfg.n_head], attnBufs, [Math.ceil((B * cfg.n_head * T) / ATTN_WG), 1, points], `${p}.attn`);
+      push(attn, [B, T, C, cfg.n_head], attnBufs, [attnGroups, 1, points], `${p}.attn`);
       await linear(`atty.${i}`, `xmid.${i}`, C, C, `${p}.attn.c_proj.weight`, biasName(`${p}.attn.c_proj.bias`), { resid: `x.${i}` });
       layerNorm(`xmid.${i}`, `ln2.${i}`, `ln2stats.${i}`, `${p}.ln_2`);
       await linear(`ln2.${i}`, `fcact.${i}`, C, 4 * C, `${p}.mlp.c_fc.weight`, biasName(`${p}.mlp.c_fc.bias`),
