@@ -12,6 +12,11 @@ export interface LayerNormOptions {
   bias: boolean;
   /** Also write each row's (mean, rstd) for the backward pass. */
   saveStats: boolean;
+  /**
+   * With this C (compile time), the subgroup kernel (`layerNormSubgroupKernel`,
+   * needs the device's subgroups); without it, the generic one.
+   */
+  subgroupC?: number;
 }
 
 /**
@@ -20,6 +25,7 @@ export interface LayerNormOptions {
  * dispatch: (ceil(rows / 64), 1, points)
  */
 export function layerNormKernel(o: LayerNormOptions): KernelDef {
+  if (o.subgroupC !== undefined) return layerNormSubgroupKernel(o, o.subgroupC);
   const wb = weightBindingCount(o.mode);
   const bindings = [{ name: 'u', kind: 'uniform' as const }, ...weightBindings(o.mode), { name: 'x', kind: 'read' as const }, { name: 'out', kind: 'readwrite' as const }];
   if (o.saveStats) bindings.push({ name: 'stats', kind: 'readwrite' });
@@ -53,6 +59,72 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
     out[base + c] = (x[base + c] - mean) * rstd * w(u.wOff + c, ab)${o.bias ? ' + w(u.bOff + c, ab)' : ''};
   }
   ${o.saveStats ? 'stats[row] = vec2f(mean, rstd);' : ''}
+}
+`,
+  };
+}
+
+/**
+ * layernorm (subgroup): the same result as the generic kernel, bit for bit,
+ * for a C known at compile time, on devices with subgroups (SwiftShader).
+ * There the generic kernel's three loops over the row are per-lane gathers,
+ * and so are its six reads per element of the weight and bias of the point
+ * (theta, d1, d2 each), although all lanes read the same weight. Here each
+ * invocation reads its row once into registers (the loops unrolled), and
+ * each lane of a subgroup forms a quarter of the weights and biases (as vec4
+ * where C allows) that the others take with subgroupBroadcast.
+ * bindings, dispatch: as layerNormKernel
+ */
+function layerNormSubgroupKernel(o: LayerNormOptions, C: number): KernelDef {
+  const wb = weightBindingCount(o.mode);
+  const bindings = [{ name: 'u', kind: 'uniform' as const }, ...weightBindings(o.mode), { name: 'x', kind: 'read' as const }, { name: 'out', kind: 'readwrite' as const }];
+  if (o.saveStats) bindings.push({ name: 'stats', kind: 'readwrite' });
+  const V = C % 4 === 0 ? 4 : 1;
+  const units = C / V;
+  const loads = Math.ceil(C / (4 * V));
+  const cs = [...Array(C).keys()];
+  const form = (name: string, off: string): string => Array.from({ length: loads }, (_, j) => V === 4
+    ? `  let ${name}${j} = w4(${off} / 4u + min(${4 * j}u + lane, ${units - 1}u), ab);`
+    : `  let ${name}${j} = w(${off} + min(${4 * j}u + lane, ${units - 1}u), ab);`).join('\n');
+  const el = (name: string, c: number): string =>
+    `subgroupBroadcast(${name}${Math.floor(c / (4 * V))}${V === 4 ? `[${c % 4}]` : ''}, ${Math.floor(c / V) % 4}u)`;
+  return {
+    name: `layernorm-subgroup/c${C}/${o.mode}${o.bias ? '' : '/nobias'}${o.saveStats ? '/stats' : ''}`,
+    bindings,
+    code: /* wgsl */ `
+enable subgroups;
+struct U { rows: u32, C: u32, wOff: u32, bOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${weightSource(o.mode, 1, V === 4)}
+@group(0) @binding(${wb + 1}) var<storage, read> x: array<f32>;
+@group(0) @binding(${wb + 2}) var<storage, read_write> out: array<f32>;
+${o.saveStats ? `@group(0) @binding(${wb + 3}) var<storage, read_write> stats: array<vec2f>;` : ''}
+
+@compute @workgroup_size(${LN_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let lane = sl % 4u;
+  let r = gid.x;
+  let p = wg.z;
+  let ab = pointCoords(p);
+  // A lane past the last row repeats it (its lanes' weights are still needed) and writes nothing.
+  let row = p * u.rows + min(r, u.rows - 1u);
+  let base = row * ${C}u;
+${cs.map((c) => `  let x${c} = x[base + ${c}u];`).join('\n')}
+  var mean = 0.0;
+${cs.map((c) => `  mean += x${c};`).join('\n')}
+  // Divided by the uniform, not the constant: a compiler may turn x / 48.0 into x * (1 / 48.0), which rounds differently.
+  mean /= f32(u.C);
+  var variance = 0.0;
+${cs.map((c) => `  { let d = x${c} - mean; variance += d * d; }`).join('\n')}
+  variance /= f32(u.C);
+  let rstd = inverseSqrt(variance + 1e-5);
+${form('g', 'u.wOff')}
+${o.bias ? form('bq', 'u.bOff') : ''}
+${cs.map((c) => `  let o${c} = (x${c} - mean) * rstd * ${el('g', c)}${o.bias ? ` + ${el('bq', c)}` : ''};`).join('\n')}
+  if (r < u.rows) {
+${cs.map((c) => `    out[base + ${c}u] = o${c};`).join('\n')}
+    ${o.saveStats ? 'stats[row] = vec2f(mean, rstd);' : ''}
+  }
 }
 `,
   };

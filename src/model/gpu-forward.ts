@@ -203,7 +203,9 @@ export class ForwardPlan {
     push(embed, [N, C, T, off('transformer.wte.weight'), off('transformer.wpe.weight')], { ...W, idx: this.idx, x: this.act('x.0') },
       [Math.ceil((N * C) / EMBED_WG), 1, points], 'embedding');
 
-    const lnK = await kernels.get(layerNormKernel({ mode, bias: cfg.bias, saveStats: keep }));
+    // With the subgroup GEMM (SwiftShader), LayerNorm and attention share their reads between lanes too.
+    const sg = this.options.strategy === 'subgroup' && ctx.device.features.has('subgroups');
+    const lnK = await kernels.get(layerNormKernel({ mode, bias: cfg.bias, saveStats: keep, ...(sg ? { subgroupC: C } : {}) }));
     const layerNorm = (inName: string, outName: string, statsName: string, prefix: string): void => {
       const bufs: Record<string, GPUBuffer> = { ...W, x: this.act(inName), out: this.act(outName) };
       if (keep) bufs.stats = this.act(statsName);
@@ -228,9 +230,7 @@ export class ForwardPlan {
       const rowsPer = Math.ceil(N / workgroups[1]);
       push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer], bufs, workgroups, weightName);
     };
-    // With the subgroup GEMM (SwiftShader), attention shares each key between 4 queries' lanes too.
-    const sgAttn = this.options.strategy === 'subgroup' && ctx.device.features.has('subgroups')
-      && attentionSubgroupWorkgroups(B, cfg.n_head, T) <= ctx.adapter.limits.maxComputeWorkgroupsPerDimension!;
+    const sgAttn = sg && attentionSubgroupWorkgroups(B, cfg.n_head, T) <= ctx.adapter.limits.maxComputeWorkgroupsPerDimension!;
     const attn = await kernels.get(sgAttn ? attentionSubgroupKernel(C / cfg.n_head, keep) : attentionKernel(C / cfg.n_head, keep));
     const attnGroups = sgAttn ? attentionSubgroupWorkgroups(B, cfg.n_head, T) : Math.ceil((B * cfg.n_head * T) / ATTN_WG);
     const biasName = (n: string): string | null => (cfg.bias ? n : null);
