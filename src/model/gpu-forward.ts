@@ -203,8 +203,9 @@ export class ForwardPlan {
     push(embed, [N, C, T, off('transformer.wte.weight'), off('transformer.wpe.weight')], { ...W, idx: this.idx, x: this.act('x.0') },
       [Math.ceil((N * C) / EMBED_WG), 1, points], 'embedding');
 
-    // With the subgroup GEMM (SwiftShader), LayerNorm and attention share their reads between lanes too.
-    const sg = this.options.strategy === 'subgroup' && ctx.device.features.has('subgroups');
+    // On SwiftShader with subgroups, LayerNorm and attention share their reads between lanes (they
+    // compile about as fast as the generic kernels, so every job gets them, whatever its GEMM).
+    const sg = ctx.adapter.isFallback && ctx.device.features.has('subgroups');
     const lnK = await kernels.get(layerNormKernel({ mode, bias: cfg.bias, saveStats: keep, ...(sg ? { subgroupC: C } : {}) }));
     const layerNorm = (inName: string, outName: string, statsName: string, prefix: string): void => {
       const bufs: Record<string, GPUBuffer> = { ...W, x: this.act(inName), out: this.act(outName) };
