@@ -108,11 +108,34 @@ export interface LinearOptions {
   savePre: boolean;
 }
 
+/**
+ * What `bcastLinearKernel` does beside the forward product: the backward's
+ * dX = dY W (W read transposed, scaled by act'(pre)) and dW = dY^T X (dY read
+ * transposed, X in the weights' place) run on it too.
+ */
+export interface BcastOptions extends LinearOptions {
+  outDim: number;
+  /** Weight (column j, reduction k) at wOff + k*outDim + j: W [out][in] read as W^T, for dX = dY W. */
+  transW?: boolean;
+  /** Multiply each result by act'(pre[..]) (pre read): the GELU backward fused into dX of mlp.c_proj. */
+  actGrad?: Activation | null;
+  /**
+   * Input (row r, reduction k) at inp[k * rows + r], one point: dY read
+   * transposed, for dW = dY^T X (rows = out_features, the reduction over the
+   * batch's rows, X in the weights' place).
+   */
+  transIn?: boolean;
+  /** Add to what `out` holds (the tied wte's second gradient). */
+  accumulate?: boolean;
+}
+
 /** Workgroups for a [rows x outDim] output per point. */
-export function linearWorkgroups(o: Pick<LinearOptions, 'strategy' | 'tile' | 'inDim' | 'act'>, rows: number, outDim: number, points: number): [number, number, number] {
+export function linearWorkgroups(
+  o: Pick<LinearOptions, 'strategy' | 'tile' | 'inDim' | 'act'> & Pick<BcastOptions, 'actGrad'>, rows: number, outDim: number, points: number,
+): [number, number, number] {
   const { strategy, tile } = o;
   if (isBcast(strategy)) {
-    const shape = bcastShape(outDim, o.inDim, strategy, o.act !== null);
+    const shape = bcastShape(outDim, o.inDim, strategy, o.act !== null || Boolean(o.actGrad));
     return [shape.colGroups, bcastRowGroups(rows, points, shape.colGroups), points];
   }
   const rowGroups = strategy === 'slab' ? 1 : Math.ceil(rows / (tile.WY * tile.TM));
@@ -128,7 +151,7 @@ export function slabBytes(tile: GemmTile, inDim: number): number {
  * The bindings of a forward Linear kernel after the uniforms and weights, and
  * their WGSL declarations: inp (of `inType`), resid, pre (when asked), out.
  */
-function linearBindings(o: LinearOptions, inType: string): { bindings: BindingDef[]; decls: string[] } {
+function linearBindings(o: LinearOptions & Pick<BcastOptions, 'actGrad'>, inType: string): { bindings: BindingDef[]; decls: string[] } {
   const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, ...weightBindings(o.mode), { name: 'inp', kind: 'read' }];
   const decls: string[] = [];
   let next = weightBindingCount(o.mode) + 1;
@@ -140,6 +163,9 @@ function linearBindings(o: LinearOptions, inType: string): { bindings: BindingDe
   if (o.savePre) {
     bindings.push({ name: 'pre', kind: 'readwrite' });
     decls.push(`@group(0) @binding(${next++}) var<storage, read_write> pre: array<f32>;`);
+  } else if (o.actGrad) {
+    bindings.push({ name: 'pre', kind: 'read' });
+    decls.push(`@group(0) @binding(${next++}) var<storage, read> pre: array<f32>;`);
   }
   bindings.push({ name: 'out', kind: 'readwrite' });
   decls.push(`@group(0) @binding(${next++}) var<storage, read_write> out: array<f32>;`);
@@ -298,22 +324,30 @@ export function bcastRowGroups(rows: number, points: number, colGroups: number):
  * barrier; subgroup: loaded across the lanes of each subgroup and
  * broadcast), reduces, and adds to what earlier passes left in `out` (bias,
  * pre, activation and residual on the last pass).
- * bindings: u {rows, inDim, outDim, wOff, bOff, rowsPer}, weights, inp
+ * With transW and actGrad it is the backward's dX = dY W (times act'(pre)):
+ * inDim = the layer's out_features, outDim = its in_features. With transIn,
+ * transW and accumulate, dW = dY^T X: rows = out_features, inDim = the
+ * batch's rows, outDim = in_features, X bound as the weights (wOff 0), the
+ * result at oOff of the flat gradient.
+ * bindings: u {rows, inDim, outDim, wOff, bOff, rowsPer, oOff}, weights, inp
  *           ([P][rows][inDim]; subgroup with inDim % 4 == 0: as vec4),
- *           resid (when resid), pre (when savePre), out
+ *           resid (when resid), pre (written when savePre, read when
+ *           actGrad), out
  * dispatch: linearWorkgroups(o, rows, outDim, points), with
  *           rowsPer = ceil(rows / that dispatch's y)
  */
-export function bcastLinearKernel(o: LinearOptions & { outDim: number }): KernelDef {
+export function bcastLinearKernel(o: BcastOptions): KernelDef {
   if (!isBcast(o.strategy)) throw new Error(`bcastLinearKernel: strategy ${o.strategy} is not bcast or subgroup`);
+  if (o.actGrad && (o.act || o.savePre)) throw new Error('bcastLinearKernel: actGrad goes without act and savePre');
+  if (o.transIn && o.mode !== 'plain') throw new Error('bcastLinearKernel: transIn is for one point, in plain mode');
   const sg = o.strategy === 'subgroup';
-  const { WG, C, KC, colGroups } = bcastShape(o.outDim, o.inDim, o.strategy, o.act !== null);
+  const { WG, C, KC, colGroups } = bcastShape(o.outDim, o.inDim, o.strategy, o.act !== null || Boolean(o.actGrad));
   const onePass = KC === o.inDim;
   const padded = Math.ceil(o.inDim / KC) * KC > o.inDim;
   const exact = colGroups * WG * C === o.outDim;
   // subgroup: each lane loads V consecutive inputs (a vec4 where rows are
   // vec4-aligned), so that the first 4 lanes of a subgroup hold 4V of them.
-  const V = o.inDim % 4 === 0 ? 4 : 1;
+  const V = o.inDim % 4 === 0 && !o.transIn ? 4 : 1;
   const { bindings, decls } = linearBindings(o, sg && V === 4 ? 'vec4f' : 'f32');
 
   const cs = [...Array(C).keys()];
@@ -331,11 +365,13 @@ export function bcastLinearKernel(o: LinearOptions & { outDim: number }): Kernel
   // The lane's weights for this pass, zero past in_features.
   for (const k of ks) {
     body.push(`    { let k = k0 + ${k}u; let live = k < IN_DIM; let kk = min(k, IN_DIM - 1u);`);
-    for (const c of cs) body.push(`      wv[${k * C + c}] = select(0.0, w(u.wOff + o${c} * IN_DIM + kk, ab), live);`);
+    for (const c of cs) body.push(`      wv[${k * C + c}] = select(0.0, w(u.wOff + ${o.transW ? `kk * OUT_DIM + o${c}` : `o${c} * IN_DIM + kk`}, ab), live);`);
     body.push('    }');
   }
   body.push('    for (var r = rowStart; r < rowEnd; r++) {');
   body.push('      let xb = (p * u.rows + r) * IN_DIM;');
+  // Input k of this row (k already clamped below IN_DIM).
+  const inAt = (k: string): string => (o.transIn ? `inp[(${k}) * u.rows + r]` : `inp[xb + ${k}]`);
   if (sg) {
     // Lane l of every 4 loads inputs k0 + 4V*q + V*l .. + V-1, clamped into
     // the row (past in_features the weights are zero, and the input is
@@ -343,12 +379,12 @@ export function bcastLinearKernel(o: LinearOptions & { outDim: number }): Kernel
     for (let q = 0; q * 4 * V < KC; q++) {
       body.push(V === 4
         ? `      let xq${q} = inp[min((xb + k0) / 4u + ${4 * q}u + lane, (xb + IN_DIM) / 4u - 1u)];`
-        : `      let xq${q} = inp[min(xb + k0 + ${4 * q}u + lane, xb + IN_DIM - 1u)];`);
+        : `      let xq${q} = ${inAt(`min(k0 + ${4 * q}u + lane, IN_DIM - 1u)`)};`);
     }
   } else {
     for (let i = 0; i * WG < KC; i++) {
       const guard = (i + 1) * WG > KC ? `if (li + ${i * WG}u < ${KC}u) ` : '';
-      body.push(`      ${guard}{ let k = k0 + li + ${i * WG}u; xs[li + ${i * WG}u] = select(0.0, inp[xb + min(k, IN_DIM - 1u)], k < IN_DIM); }`);
+      body.push(`      ${guard}{ let k = k0 + li + ${i * WG}u; xs[li + ${i * WG}u] = select(0.0, ${inAt('min(k, IN_DIM - 1u)')}, k < IN_DIM); }`);
     }
     body.push('      workgroupBarrier();');
   }
@@ -368,36 +404,40 @@ export function bcastLinearKernel(o: LinearOptions & { outDim: number }): Kernel
     body.push(`        var s = a${c};`);
     // SwiftShader runs both sides of a branch under lane masks, uniform or
     // not: with a single pass, the pass logic is left out of the code.
-    if (onePass) {
+    if (o.accumulate) {
+      body.push(`        s += out[u.oOff + ob + j${c}];`);
+      if (onePass && o.bias) body.push(`        s += bias${c};`);
+    } else if (onePass) {
       if (o.bias) body.push(`        s += bias${c};`);
     } else {
-      body.push(`        if (!first) { s += out[ob + j${c}]; }`);
+      body.push(`        if (!first) { s += out[u.oOff + ob + j${c}]; }`);
     }
     const tail: string[] = [];
     if (o.bias && !onePass) tail.push(`s += bias${c};`);
     if (o.savePre) tail.push(`pre[ob + j${c}] = s;`);
     if (o.act) tail.push(`s = ${activationFn(o.act)}(s);`);
+    if (o.actGrad) tail.push(`s *= ${activationFn(o.actGrad)}_grad(pre[ob + j${c}]);`);
     if (o.resid) tail.push(`s += resid[ob + j${c}];`);
     if (tail.length) body.push(onePass ? `        ${tail.join(' ')}` : `        if (last) { ${tail.join(' ')} }`);
-    body.push(`        out[ob + j${c}] = s;`);
+    body.push(`        out[u.oOff + ob + j${c}] = s;`);
     body.push('      }');
   }
   if (!sg) body.push('      workgroupBarrier();');
   body.push('    }');
   body.push('  }');
 
-  const tag = `${o.strategy}/${o.mode}/k${o.inDim}/n${o.outDim}/${WG}x${C}/kc${KC}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+  const tag = `${o.strategy}/${o.mode}/k${o.inDim}/n${o.outDim}/${WG}x${C}/kc${KC}${o.transW ? '/tW' : ''}${o.transIn ? '/tIn' : ''}${o.accumulate ? '/acc' : ''}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.actGrad ? `/d${o.actGrad}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
   return {
     name: `linear/${tag}`,
     bindings,
     code: /* wgsl */ `${sg ? '\nenable subgroups;' : ''}
 const IN_DIM = ${o.inDim}u;
 const OUT_DIM = ${o.outDim}u;
-struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32, rowsPer: u32 }
+struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32, rowsPer: u32, oOff: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 ${weightSource(o.mode, 1, false)}
 ${decls.join('\n')}
-${o.act ? GELU_WGSL : ''}
+${o.act || o.actGrad ? GELU_WGSL : ''}
 ${sg ? '' : `var<workgroup> xs: array<f32, ${KC}>;`}
 
 @compute @workgroup_size(${WG}, 1, 1)

@@ -54,6 +54,8 @@ describe('losscape bench', () => {
       expect(positiveFinite(v), JSON.stringify(t)).toBe(true);
     }
     expect(Number.isFinite(t.engineDetail.lossLast)).toBe(true);
+    // timed on the GEMM of long runs, not the register tiles that a run of a few steps would take
+    expect(t.engineDetail.strategy).toBe('subgroup');
   });
 
   it('rejects bad --grids and --models with a one-line error and exit 2', () => {

@@ -262,8 +262,10 @@ function randomParams(cfg: GPTConfig, seed: number): Float32Array {
 
 const MODELS: Array<[string, Partial<GPTConfig>, boolean, number, GemmStrategy?]> = [
   ['untied, bias false, gelu_tanh (C48 h3 V37 T13)', {}, false, B],
-  ['tied, bias, exact gelu, 3 layers, the forward on the bcast GEMM (long trainings)', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, false, B, 'bcast'],
-  ['untied, bias, exact gelu, the forward on the subgroup GEMM (long trainings)', { bias: true, activation: 'gelu' }, false, B, 'subgroup'],
+  // Long trainings run the forward, dX (W read transposed, GELU's derivative fused) and dW (dY read transposed) on the unrolled GEMMs.
+  ['tied, bias, exact gelu, 3 layers, forward, dX and dW on the bcast GEMM', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, false, B, 'bcast'],
+  ['untied, bias, exact gelu, forward, dX and dW on the subgroup GEMM', { bias: true, activation: 'gelu' }, false, B, 'subgroup'],
+  ['C30 h5, tied, gelu_tanh, forward, dX and dW on the subgroup GEMM (scalar loads: 30, 90, 37 not multiples of 4)', { n_embd: 30, n_head: 5, block_size: 20, bias: true, activation: 'gelu_tanh', tie_embeddings: true }, false, B, 'subgroup'],
   ['tied, bias, exact gelu, 3 layers, a loss mask', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, true, B],
   ['C30 h5 (in_features not a multiple of 4), T13 of block 20', { n_embd: 30, n_head: 5, block_size: 20, bias: true }, false, B],
   ['10 sequences (130 rows): the sums over rows run in slices', { bias: true, n_layer: 1 }, false, 10],

@@ -18,7 +18,8 @@ import { type ParamLayout, outputWeightName } from './params.ts';
 import { type Activation } from './config.ts';
 import { type ForwardBatch, ForwardPlan } from './gpu-forward.ts';
 import {
-  type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, columnSumKernel, linearGradKernel, linearGradWorkgroups, sumSlicesKernel,
+  type BcastOptions, type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, bcastLinearKernel, bcastShape, columnSumKernel, isBcast,
+  linearGradKernel, linearGradWorkgroups, linearWorkgroups, sumSlicesKernel,
 } from '../../shaders/linear.ts';
 import { LN_WG, layerNormBackwardKernel, layerNormParamGradKernel } from '../../shaders/layernorm.ts';
 import { ATTN_WG, attentionBackwardKeyValueKernel, attentionBackwardQueryKernel } from '../../shaders/attention.ts';
@@ -65,6 +66,9 @@ export function rowSlices(workgroups: readonly number[], rows: number, targetWor
 export function defaultTargetWorkgroups(ctx: GpuContext): number {
   return ctx.adapter.isFallback ? 16 : 512;
 }
+
+/** Workgroups of a dW on the `bcast`/`subgroup` GEMM (at least one per column group). */
+const DW_WORKGROUPS = 8;
 
 export class BackwardPlan {
   /** The gradient, [layout.totalFloats] f32 in the canonical layout, after a run. */
@@ -142,6 +146,8 @@ export class BackwardPlan {
 
     // vec4 loads where the dimension allows (activations start at 0, tensors at multiples of 4 floats).
     const v4 = (dim: number, tileDim: number): boolean => dim % 4 === 0 && tileDim % 4 === 0;
+    // Where the forward runs an unrolled GEMM (long trainings on SwiftShader), dX and dW run on it too.
+    const gemm = forward.gemmStrategy;
     const dxKernel = (inDim: number, actGrad: Activation | null): Promise<Kernel> => kernels.get(linearGradKernel({
       tile, transA: false, vec4A: false, vec4B: v4(inDim, tile.TN), accumulate: false, actGrad,
     }));
@@ -164,19 +170,45 @@ export class BackwardPlan {
       dy: GPUBuffer, x: GPUBuffer, dx: GPUBuffer, inDim: number, outDim: number, weight: string, bias: string | null,
       opts: { pre?: GPUBuffer; accumulateW?: boolean } = {},
     ): Promise<void> => {
-      const dxBufs: Record<string, GPUBuffer> = { a: dy, b: theta, out: dx };
-      if (opts.pre) dxBufs.pre = opts.pre;
-      push(await dxKernel(inDim, opts.pre ? cfg.activation : null), [N, inDim, outDim, 0, off(weight), 0, outDim], dxBufs,
-        linearGradWorkgroups(tile, N, inDim), `${weight} dx`);
-      const accumulate = opts.accumulateW ?? false;
-      const w = rowSlices(linearGradWorkgroups(tile, outDim, inDim), N, target);
-      if (w.slices === 1) {
-        push(await dwKernel(inDim, outDim, accumulate), [outDim, inDim, N, 0, 0, off(weight), N], { a: dy, b: x, out: this.grad },
-          linearGradWorkgroups(tile, outDim, inDim), `${weight} dW`);
+      if (isBcast(gemm)) {
+        // dX = dY W on the forward's unrolled GEMM, W read transposed: in_features columns, a reduction over out_features.
+        const lin: BcastOptions = {
+          mode: 'plain', strategy: gemm, inDim: outDim, outDim: inDim, tile, vec4: false, bias: false, act: null,
+          resid: false, savePre: false, transW: true, actGrad: opts.pre ? cfg.activation : null,
+        };
+        const bufs: Record<string, GPUBuffer> = { theta, inp: dy, out: dx };
+        if (opts.pre) bufs.pre = opts.pre;
+        const workgroups = linearWorkgroups(lin, N, inDim, 1);
+        push(await kernels.get(bcastLinearKernel(lin)), [N, outDim, inDim, off(weight), 0, Math.ceil(N / workgroups[1]), 0], bufs, workgroups, `${weight} dx`);
       } else {
-        push(await dwKernel(inDim, outDim, false), [outDim, inDim, N, 0, 0, 0, w.rowsPerSlice], { a: dy, b: x, out: this.partials },
-          linearGradWorkgroups(tile, outDim, inDim, w.slices), `${weight} dW slices`);
-        reduce(outDim * inDim, w.slices, outDim * inDim, 0, off(weight), accumulate, weight);
+        const dxBufs: Record<string, GPUBuffer> = { a: dy, b: theta, out: dx };
+        if (opts.pre) dxBufs.pre = opts.pre;
+        push(await dxKernel(inDim, opts.pre ? cfg.activation : null), [N, inDim, outDim, 0, off(weight), 0, outDim], dxBufs,
+          linearGradWorkgroups(tile, N, inDim), `${weight} dx`);
+      }
+      const accumulate = opts.accumulateW ?? false;
+      if (isBcast(gemm)) {
+        // dW = dY^T X on the same GEMM: out_features rows, the batch's rows reduced, X in the weights' place.
+        const lin: BcastOptions = {
+          mode: 'plain', strategy: gemm, inDim: N, outDim: inDim, tile, vec4: false, bias: false, act: null,
+          resid: false, savePre: false, transW: true, transIn: true, accumulate,
+        };
+        const shape = bcastShape(inDim, N, gemm);
+        // Few row groups: each forms its share of X once per pass and sweeps its rows with it.
+        const rowGroups = Math.max(1, Math.min(Math.ceil(outDim / 8), Math.ceil(DW_WORKGROUPS / shape.colGroups)));
+        const rowsPer = Math.ceil(outDim / rowGroups);
+        push(await kernels.get(bcastLinearKernel(lin)), [outDim, N, inDim, 0, 0, rowsPer, off(weight)], { theta: x, inp: dy, out: this.grad },
+          [shape.colGroups, Math.ceil(outDim / rowsPer), 1], `${weight} dW`);
+      } else {
+        const w = rowSlices(linearGradWorkgroups(tile, outDim, inDim), N, target);
+        if (w.slices === 1) {
+          push(await dwKernel(inDim, outDim, accumulate), [outDim, inDim, N, 0, 0, off(weight), N], { a: dy, b: x, out: this.grad },
+            linearGradWorkgroups(tile, outDim, inDim), `${weight} dW`);
+        } else {
+          push(await dwKernel(inDim, outDim, false), [outDim, inDim, N, 0, 0, 0, w.rowsPerSlice], { a: dy, b: x, out: this.partials },
+            linearGradWorkgroups(tile, outDim, inDim, w.slices), `${weight} dW slices`);
+          reduce(outDim * inDim, w.slices, outDim * inDim, 0, off(weight), accumulate, weight);
+        }
       }
       if (!bias) return;
       const b = rowSlices([Math.ceil(outDim / COLSUM_WG), 1, 1], N, target);
@@ -304,7 +336,7 @@ function ceUniformWords(rows: number, V: number, invWeight: number): Uint32Array
  * The loss and its gradient (flat, canonical layout) of one model on one
  * batch, on the GPU. For repeated gradients on one batch (Hessian-vector
  * products by differences of gradients), keep a BackwardPlan and call
- * `gradient` instead. `strategy` picks the forward's GEMM (the backward's is always `register`).
+ * `gradient` instead. `strategy` picks the forward's GEMM; dX and dW run on it too where it is `bcast` or `subgroup`.
  */
 export async function gpuGradient(
   ctx: GpuContext, kernels: KernelCache, layout: ParamLayout, params: Float32Array, batch: ForwardBatch,

@@ -126,6 +126,12 @@ export class ForwardPlan {
   private reduceUniform!: GPUBuffer;
   private maskWeight = 1;
 
+  /** The GEMM the plan runs: options.strategy, `subgroup` falling back to `bcast` on a device without subgroups (`slab` may still fall back to `register` layer by layer). */
+  get gemmStrategy(): GemmStrategy {
+    const wanted = this.options.strategy;
+    return wanted === 'subgroup' && !this.ctx.device.features.has('subgroups') ? 'bcast' : wanted;
+  }
+
   private constructor(
     readonly ctx: GpuContext,
     readonly layout: ParamLayout,
@@ -216,9 +222,8 @@ export class ForwardPlan {
       inName: string, outName: string, inDim: number, outDim: number, weightName: string, biasName: string | null,
       extra: { act?: Activation; resid?: string; pre?: string },
     ): Promise<void> => {
-      const wanted = this.options.strategy;
-      const strategy = wanted === 'slab' && slabBytes(tile, inDim) > ctx.adapter.limits.maxComputeWorkgroupStorageSize! ? 'register'
-        : wanted === 'subgroup' && !ctx.device.features.has('subgroups') ? 'bcast' : wanted;
+      const wanted = this.gemmStrategy;
+      const strategy = wanted === 'slab' && slabBytes(tile, inDim) > ctx.adapter.limits.maxComputeWorkgroupStorageSize! ? 'register' : wanted;
       const lin: LinearOptions = {
         mode, strategy, inDim, tile, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
         resid: extra.resid !== undefined, savePre: extra.pre !== undefined,
@@ -229,7 +234,7 @@ export class ForwardPlan {
       if (extra.pre) bufs.pre = this.act(extra.pre);
       const workgroups = linearWorkgroups(lin, N, outDim, points);
       const rowsPer = Math.ceil(N / workgroups[1]);
-      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer], bufs, workgroups, weightName);
+      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer, 0], bufs, workgroups, weightName);
     };
     const sgAttn = sg && attentionSubgroupWorkgroups(B, cfg.n_head, T) <= ctx.adapter.limits.maxComputeWorkgroupsPerDimension!;
     const attn = await kernels.get(sgAttn ? attentionSubgroupKernel(C / cfg.n_head, keep) : attentionKernel(C / cfg.n_head, keep));

@@ -25,6 +25,7 @@ import { type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
 import { type ParamLayout, initParams } from '../model/params.ts';
 import { ForwardPlan, forwardGemmFlops } from '../model/gpu-forward.ts';
 import { BackwardPlan } from '../model/gpu-backward.ts';
+import { type GemmStrategy } from '../../shaders/linear.ts';
 import { type Batch, type Dataset } from '../data/dataset.ts';
 import { Rng } from '../util/rng.ts';
 import { ADAMW_DEFAULTS } from './adamw.ts';
@@ -100,6 +101,8 @@ export interface TrainRun {
   stopAt?: number;
   /** Read the log buffers back (progress, train loss) every this many steps (default 10). */
   reportEvery?: number;
+  /** The GEMM of the forward, dX and dW (default: gemmFor this run's length; the bench asks for a long run's). */
+  gemm?: GemmStrategy;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
   onCheckpoint: (c: Checkpoint) => void | Promise<void>;
@@ -167,9 +170,11 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
     ? { trainLoss: run.resume.history.trainLoss.slice(0, start), gradNorm: run.resume.history.gradNorm.slice(0, start), val: run.resume.history.val.filter((v) => v.step <= start) }
     : { trainLoss: [], gradNorm: [], val: [] };
 
-  // The forward's GEMM is chosen for the run's length (gemmFor): a long run pays for the bcast compile.
+  // The GEMM is chosen for the run's length (gemmFor): a long run pays for the compile of the unrolled
+  // kernels, which then run the forward, dX and dW, three times the forward's GEMM FLOPs per step.
   const forward = await ForwardPlan.create(ctx, kernels, layout, {
-    mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true, workFlops: (stopAt - start) * forwardGemmFlops(layout, B, T),
+    mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true, workFlops: 3 * (stopAt - start) * forwardGemmFlops(layout, B, T),
+    ...(run.gemm ? { strategy: run.gemm } : {}),
   });
   const evalPlan = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B: evalBatch.B, T: evalBatch.T, metric: 'ce', keepActivations: false });
   const owned: Array<{ destroy(): void }> = [forward, evalPlan];
