@@ -37,9 +37,10 @@
  *   lane, which SwiftShader turns into a register shuffle: one gather serves
  *   16 inputs (1.4-1.8x the `bcast` GFLOP/s).
  *
- * The backward GEMMs (dX = dY W, dW = dY^T X) and the bias gradient's
- * column sums follow at the end of the file, register-tiled with the same
- * tile parameters.
+ * The backward GEMMs (dX = dY W, dW = dY^T X) run on `bcastLinearKernel`
+ * where the forward does (W, resp. dY, read transposed: BcastOptions), and
+ * register-tiled otherwise (`linearGradKernel`, at the end of the file with
+ * the bias gradient's column sums).
  */
 import { type KernelDef, type BindingDef } from '../src/gpu/kernel.ts';
 import { type Activation } from '../src/model/config.ts';
