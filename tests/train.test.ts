@@ -153,6 +153,17 @@ describe('the training engine', () => {
     expect(bits(rest.checkpoints[0]!.params).equals(bits(end.params))).toBe(true);
     expect(bits(rest.checkpoints[0]!.optim.m).equals(bits(end.optim.m))).toBe(true);
     expect(rest.result.history).toEqual(whole.result.history);
+    expect([first.result.gemm, rest.result.gemm]).toEqual([whole.result.gemm, whole.result.gemm]);
+  });
+
+  it('trains on the GEMM of the whole run\'s length, even in a part of it (resume stays bit-exact)', async () => {
+    const { layout, hyper } = smallRun();
+    // 2 steps alone would take the register tiles; a part of a 100,000-step run takes the unrolled GEMM
+    const short = await runTraining(layout, hyper, { stopAt: 2 });
+    const part = await runTraining(layout, { ...hyper, steps: 100_000 }, { stopAt: 2 });
+    expect(short.result.gemm).toBe('register');
+    expect(part.result.gemm).toBe('subgroup');
+    expect(part.result.step).toBe(2);
   });
 
   it('batches are redrawn from (seed, step) alone', () => {

@@ -115,6 +115,8 @@ export interface TrainResult {
   /** Of this call only (a resumed run counts from where it resumed). */
   elapsedSeconds: number;
   tokensPerSecond: number;
+  /** The GEMM the run trained on (the same for every part of a stopped and resumed run). */
+  gemm: GemmStrategy;
 }
 
 /** The seed of the generator that draws step s's batch: a mix of (seed, s) so that any step can be redrawn alone. */
@@ -172,8 +174,10 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
 
   // The GEMM is chosen for the run's length (gemmFor): a long run pays for the compile of the unrolled
   // kernels, which then run the forward, dX and dW, three times the forward's GEMM FLOPs per step.
+  // The whole run's length, not this call's: its parts, stopped and resumed, must train on the same
+  // GEMM (their sums round alike) to end bit for bit where an uninterrupted run ends.
   const forward = await ForwardPlan.create(ctx, kernels, layout, {
-    mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true, workFlops: 3 * (stopAt - start) * forwardGemmFlops(layout, B, T),
+    mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true, workFlops: 3 * hyper.steps * forwardGemmFlops(layout, B, T),
     ...(run.gemm ? { strategy: run.gemm } : {}),
   });
   const evalPlan = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B: evalBatch.B, T: evalBatch.T, metric: 'ce', keepActivations: false });
@@ -252,7 +256,10 @@ export async function train(ctx: GpuContext, kernels: KernelCache, run: TrainRun
       else if (validate) history.val.push({ step, loss: await evalLoss() });
     }
     const elapsedSeconds = (performance.now() - t0) / 1000;
-    return { step, history, elapsedSeconds, tokensPerSecond: elapsedSeconds > 0 ? ((step - start) * B * T) / elapsedSeconds : 0 };
+    return {
+      step, history, elapsedSeconds, tokensPerSecond: elapsedSeconds > 0 ? ((step - start) * B * T) / elapsedSeconds : 0,
+      gemm: forward.gemmStrategy,
+    };
   } finally {
     for (const o of owned) o.destroy();
   }
