@@ -12,6 +12,7 @@
  * recomputes the probabilities.
  */
 import { type KernelDef, type BindingDef } from '../src/gpu/kernel.ts';
+import { laneElement } from './common.ts';
 
 export const ATTN_WG = 64;
 
@@ -99,17 +100,12 @@ export function attentionSubgroupWorkgroups(B: number, nHead: number, T: number)
  */
 export function attentionSubgroupKernel(headSize: number, saveLse: boolean): KernelDef {
   const HS = headSize;
-  const V = HS % 4 === 0 ? 4 : 1;
+  const V: 1 | 4 = HS % 4 === 0 ? 4 : 1;
   // Per lane, loads of V floats each: lane l holds elements V*(4j + l) .. + V-1 in load j.
   const loads = Math.ceil(HS / (4 * V));
   const rowUnits = HS / V;
   const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'y', kind: 'readwrite' }];
   if (saveLse) bindings.push({ name: 'lse', kind: 'readwrite' });
-  const el = (name: string, i: number): string => {
-    const j = Math.floor(i / (4 * V));
-    const lane = Math.floor(i / V) % 4;
-    return `subgroupBroadcast(${name}${j}${V === 4 ? `[${i % 4}]` : ''}, ${lane}u)`;
-  };
   const load = (name: string, base: string): string => Array.from({ length: loads }, (_, j) =>
     `    let ${name}${j} = qkvv[${base} + min(${4 * j}u + lane, ${rowUnits - 1}u)];`).join('\n');
   const at = (base: string, i: number): string => (V === 4 ? `qkvv[${base} + ${Math.floor(i / 4)}u][${i % 4}]` : `qkvv[${base} + ${i}u]`);
@@ -151,12 +147,12 @@ ${unroll(HS, (i) => `var acc${i} = 0.0;`)}
     let vBase = kBase + u.C / ${V}u;
 ${load('kq', 'kBase')}
 ${load('vq', 'vBase')}
-    let score = ${dot(HS, (i) => `q${i}`, (i) => el('kq', i))};
+    let score = ${dot(HS, (i) => `q${i}`, (i) => laneElement('kq', i, V))};
     let mNew = select(m, max(m, score), live);
     let corr = exp(m - mNew);
     let e = select(0.0, exp(score - mNew), live);
     l = select(l, l * corr + e, live);
-${unroll(HS, (i) => `  acc${i} = select(acc${i}, fma(acc${i}, corr, e * ${el('vq', i)}), live);`)}
+${unroll(HS, (i) => `  acc${i} = select(acc${i}, fma(acc${i}, corr, e * ${laneElement('vq', i, V)}), live);`)}
     m = mNew;
   }
   if (t < u.T) {

@@ -41,6 +41,17 @@ export function weightSource(mode: WeightMode, first: number, vec4 = false): str
   return lines.join('\n');
 }
 
+/**
+ * Element i of a row spread over the first 4 lanes of a subgroup, as the
+ * subgroup kernels load it: in its load j, lane l holds elements
+ * V*(4j + l) .. V*(4j + l) + V-1 (the vec4 `${name}j` when V is 4, a scalar
+ * when 1). The WGSL expression that gives every lane element i, through
+ * subgroupBroadcast from a constant lane.
+ */
+export function laneElement(name: string, i: number, V: 1 | 4): string {
+  return `subgroupBroadcast(${name}${Math.floor(i / (4 * V))}${V === 4 ? `[${i % 4}]` : ''}, ${Math.floor(i / V) % 4}u)`;
+}
+
 /** The number of bindings `weightBindings(mode)` takes. */
 export function weightBindingCount(mode: WeightMode): number {
   return mode === 'plain' ? 1 : 4;

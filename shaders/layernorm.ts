@@ -3,7 +3,7 @@
  * biased variance, two passes over the row for accuracy.
  */
 import { type KernelDef } from '../src/gpu/kernel.ts';
-import { type WeightMode, weightBindings, weightSource, weightBindingCount } from './common.ts';
+import { type WeightMode, laneElement, weightBindings, weightSource, weightBindingCount } from './common.ts';
 
 export const LN_WG = 64;
 
@@ -79,15 +79,13 @@ function layerNormSubgroupKernel(o: LayerNormOptions, C: number): KernelDef {
   const wb = weightBindingCount(o.mode);
   const bindings = [{ name: 'u', kind: 'uniform' as const }, ...weightBindings(o.mode), { name: 'x', kind: 'read' as const }, { name: 'out', kind: 'readwrite' as const }];
   if (o.saveStats) bindings.push({ name: 'stats', kind: 'readwrite' });
-  const V = C % 4 === 0 ? 4 : 1;
+  const V: 1 | 4 = C % 4 === 0 ? 4 : 1;
   const units = C / V;
   const loads = Math.ceil(C / (4 * V));
   const cs = [...Array(C).keys()];
   const form = (name: string, off: string): string => Array.from({ length: loads }, (_, j) => V === 4
     ? `  let ${name}${j} = w4(${off} / 4u + min(${4 * j}u + lane, ${units - 1}u), ab);`
     : `  let ${name}${j} = w(${off} + min(${4 * j}u + lane, ${units - 1}u), ab);`).join('\n');
-  const el = (name: string, c: number): string =>
-    `subgroupBroadcast(${name}${Math.floor(c / (4 * V))}${V === 4 ? `[${c % 4}]` : ''}, ${Math.floor(c / V) % 4}u)`;
   return {
     name: `layernorm-subgroup/c${C}/${o.mode}${o.bias ? '' : '/nobias'}${o.saveStats ? '/stats' : ''}`,
     bindings,
@@ -120,7 +118,7 @@ ${cs.map((c) => `  { let d = x${c} - mean; variance += d * d; }`).join('\n')}
   let rstd = inverseSqrt(variance + 1e-5);
 ${form('g', 'u.wOff')}
 ${o.bias ? form('bq', 'u.bOff') : ''}
-${cs.map((c) => `  let o${c} = (x${c} - mean) * rstd * ${el('g', c)}${o.bias ? ` + ${el('bq', c)}` : ''};`).join('\n')}
+${cs.map((c) => `  let o${c} = (x${c} - mean) * rstd * ${laneElement('g', c, V)}${o.bias ? ` + ${laneElement('bq', c, V)}` : ''};`).join('\n')}
   if (r < u.rows) {
 ${cs.map((c) => `    out[base + ${c}u] = o${c};`).join('\n')}
     ${o.saveStats ? 'stats[row] = vec2f(mean, rstd);' : ''}

@@ -44,7 +44,7 @@
  */
 import { type KernelDef, type BindingDef } from '../src/gpu/kernel.ts';
 import { type Activation } from '../src/model/config.ts';
-import { type WeightMode, weightBindings, weightSource, weightBindingCount } from './common.ts';
+import { type WeightMode, laneElement, weightBindings, weightSource, weightBindingCount } from './common.ts';
 import { GELU_WGSL, activationFn } from './activations.ts';
 
 export interface GemmTile {
@@ -309,10 +309,10 @@ export function bcastShape(outDim: number, inDim: number, strategy: 'bcast' | 's
 /**
  * Workgroups along the rows: one per point keeps the weights formed once per
  * point, but a single model (or a few) needs its rows split to keep all
- * cores busy.
+ * cores busy: about `target` workgroups in all, never under 8 rows each.
  */
-export function bcastRowGroups(rows: number, points: number, colGroups: number): number {
-  const wanted = Math.ceil(16 / (points * colGroups));
+export function bcastRowGroups(rows: number, points: number, colGroups: number, target = 16): number {
+  const wanted = Math.ceil(target / (points * colGroups));
   return Math.max(1, Math.min(Math.ceil(rows / 8), wanted));
 }
 
@@ -348,7 +348,7 @@ export function bcastLinearKernel(o: BcastOptions): KernelDef {
   const exact = colGroups * WG * C === o.outDim;
   // subgroup: each lane loads V consecutive inputs (a vec4 where rows are
   // vec4-aligned), so that the first 4 lanes of a subgroup hold 4V of them.
-  const V = o.inDim % 4 === 0 && !o.transIn ? 4 : 1;
+  const V: 1 | 4 = o.inDim % 4 === 0 && !o.transIn ? 4 : 1;
   const { bindings, decls } = linearBindings(o, sg && V === 4 ? 'vec4f' : 'f32');
 
   const cs = [...Array(C).keys()];
@@ -392,7 +392,7 @@ export function bcastLinearKernel(o: BcastOptions): KernelDef {
   for (const c of cs) body.push(`      var a${c} = 0.0;`);
   for (const k of ks) {
     if (sg) {
-      const shared = `subgroupBroadcast(xq${Math.floor(k / (4 * V))}${V === 4 ? `[${k % 4}]` : ''}, ${Math.floor(k / V) % 4}u)`;
+      const shared = laneElement('xq', k, V);
       body.push(`      let x${k} = ${padded ? `select(0.0, ${shared}, k0 + ${k}u < IN_DIM)` : shared};`);
     } else {
       body.push(`      let x${k} = xs[${k}];`);

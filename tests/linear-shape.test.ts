@@ -46,6 +46,9 @@ describe('bcast GEMM shapes', () => {
     expect(bcastRowGroups(512, 4, 2)).toBe(2);
     expect(bcastRowGroups(512, 170, 1)).toBe(1);
     expect(bcastRowGroups(26, 1, 1)).toBe(4);
+    // the backward's dW asks for fewer: 8 workgroups in all
+    expect(bcastRowGroups(256, 1, 1, 8)).toBe(8);
+    expect(bcastRowGroups(64, 1, 2, 8)).toBe(4);
   });
 
   it('is chosen on SwiftShader for jobs of BCAST_MIN_FLOPS and more (subgroup where the adapter has subgroups), never on GPUs', () => {

@@ -18,7 +18,7 @@ import { type ParamLayout, outputWeightName } from './params.ts';
 import { type Activation } from './config.ts';
 import { type ForwardBatch, ForwardPlan } from './gpu-forward.ts';
 import {
-  type BcastOptions, type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, bcastLinearKernel, bcastShape, columnSumKernel, isBcast,
+  type BcastOptions, type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, bcastLinearKernel, bcastRowGroups, bcastShape, columnSumKernel, isBcast,
   linearGradKernel, linearGradWorkgroups, linearWorkgroups, sumSlicesKernel,
 } from '../../shaders/linear.ts';
 import { LN_WG, layerNormBackwardKernel, layerNormParamGradKernel } from '../../shaders/layernorm.ts';
@@ -195,7 +195,7 @@ export class BackwardPlan {
         };
         const shape = bcastShape(inDim, N, gemm);
         // Few row groups: each forms its share of X once per pass and sweeps its rows with it.
-        const rowGroups = Math.max(1, Math.min(Math.ceil(outDim / 8), Math.ceil(DW_WORKGROUPS / shape.colGroups)));
+        const rowGroups = bcastRowGroups(outDim, 1, shape.colGroups, DW_WORKGROUPS);
         const rowsPer = Math.ceil(outDim / rowGroups);
         push(await kernels.get(bcastLinearKernel(lin)), [outDim, N, inDim, 0, 0, rowsPer, off(weight)], { theta: x, inp: dy, out: this.grad },
           [shape.colGroups, Math.ceil(outDim / rowsPer), 1], `${weight} dW`);
