@@ -191,7 +191,7 @@ async function measureEngine(
     const seconds = elapsed(start) / 1000;
     // At most a chunk, and about GPU_CHUNK_SECONDS of work at the rate just measured.
     const gpuChunk = await timeChunk(ctx, grid, coords, Math.max(1, Math.round(GPU_CHUNK_SECONDS * total / seconds)));
-    return { values, m: { points: total, chunkPoints: grid.chunkPoints, strategy: grid.plan.options.strategy, compileMs, warmupMs, seconds, pointsPerSecond: total / seconds, gpuChunk } };
+    return { values, m: { points: total, chunkPoints: grid.chunkPoints, strategy: grid.plan.gemmStrategy, compileMs, warmupMs, seconds, pointsPerSecond: total / seconds, gpuChunk } };
   } finally {
     grid.destroy();
   }

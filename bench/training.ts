@@ -34,7 +34,7 @@ export interface TrainCaseResult extends TrainCase {
     seconds: number;
     /** The whole train() call: plans compiled, warm-up, timed steps, the two checkpoints. */
     totalSeconds: number;
-    /** The GEMM the trainer ran: the one a long run (the presets' lengths) takes, gemmFor(adapter, Infinity). */
+    /** The GEMM the trainer ran (TrainResult.gemm): the one a long run (the presets' lengths) takes, gemmFor(adapter, Infinity). */
     strategy: GemmStrategy;
     lossFirst: number;
     lossLast: number;
@@ -72,12 +72,12 @@ export async function runTrainCase(o: TrainCaseOptions): Promise<TrainCaseResult
 
   // A run of a few steps would take the register GEMM (its compile would not pay); real runs are
   // hundreds to thousands of steps, so the bench times the GEMM they take.
-  const strategy = gemmFor(ctx.adapter, Infinity).strategy;
-  log(`${name}: engine trainer (${strategy} GEMM, as in long runs), ${steps.warmup} + ${steps.timed} steps`);
+  const wanted = gemmFor(ctx.adapter, Infinity).strategy;
+  log(`${name}: engine trainer (${wanted} GEMM, as in long runs), ${steps.warmup} + ${steps.timed} steps`);
   const marks: Array<{ step: number; ms: number }> = [];
   const started = performance.now();
   const result = await train(ctx, new KernelCache(ctx), {
-    layout, dataset, evalBatch: dataset.evalBatch(B, T, SEED), hyper, reportEvery: steps.warmup, gemm: strategy,
+    layout, dataset, evalBatch: dataset.evalBatch(B, T, SEED), hyper, reportEvery: steps.warmup, gemm: wanted,
     onProgress: (p) => marks.push({ step: p.step, ms: performance.now() }),
     onCheckpoint: () => {},
   });
@@ -113,7 +113,7 @@ export async function runTrainCase(o: TrainCaseOptions): Promise<TrainCaseResult
     engineTokensPerSecond,
     torchTokensPerSecond: torch?.tokensPerSecond ?? null,
     ceilingGflops: o.ceilingGflops,
-    engineDetail: { steps, seconds, totalSeconds, strategy, lossFirst: losses[0]!, lossLast: losses.at(-1)! },
+    engineDetail: { steps, seconds, totalSeconds, strategy: result.gemm, lossFirst: losses[0]!, lossLast: losses.at(-1)! },
     torchDetail: torch,
   };
 }
