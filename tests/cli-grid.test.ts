@@ -189,6 +189,26 @@ describe('losscape grid', () => {
     }
     expect(s.non_finite).toBe(12);
   });
+
+  it('--kind with the direction flags equals `losscape directions` with the same flags and a grid of its file, bit for bit', () => {
+    const flags = ['--kind', 'layer', '--seed', '7', '--include-vectors', '--mask', 'blocks:0;embeddings'];
+    const file = join(dir, 'layer7.safetensors');
+    const made = runCli(['directions', '--model', MODEL, ...flags, '--out', file]);
+    expect(made.status, made.stderr).toBe(0);
+    const common = ['--model', MODEL, '--tokens', TOKENS, '--res', '4x3', '--range', '-0.5:0.5'];
+    const viaFile = join(dir, 'layer7-file.safetensors');
+    const viaKind = join(dir, 'layer7-kind.safetensors');
+    summary(runCli(['grid', ...common, '--directions', file, '--out', viaFile, '--json']));
+    summary(runCli(['grid', ...common, ...flags, '--out', viaKind, '--json']));
+    expect(lossBytes(viaKind)).toEqual(lossBytes(viaFile));
+    // The flags reached the directions: another seed, or no mask, moves the grid.
+    const reseeded = join(dir, 'layer8-kind.safetensors');
+    summary(runCli(['grid', ...common, ...flags.map((f) => (f === '7' ? '8' : f)), '--out', reseeded, '--json']));
+    expect(lossBytes(reseeded)).not.toEqual(lossBytes(viaKind));
+    expect(grid(viaKind).metadata).toMatchObject({
+      directions: 'layer seed 7', 'directions.seed': '7', 'directions.mask': 'blocks:0;embeddings', 'directions.include_vectors': 'true',
+    });
+  });
 });
 
 describe('losscape line', () => {

@@ -46,6 +46,42 @@ export interface DirectionsRequest {
   gradient?: GradientFlag;
 }
 
+/** The flags that shape computed directions, the same for `losscape directions` and `losscape grid --kind`. */
+export interface DirectionFlags {
+  seed: number;
+  includeVectors?: boolean;
+  mask?: string;
+  axis?: string;
+  iterations?: number;
+  gradient?: GradientFlag;
+}
+
+/**
+ * Declares the DirectionFlags on `cmd`. `when` opens the help of each flag
+ * that applies to some kinds only: `losscape grid` says "with --kind ", since
+ * its directions may come from a file instead.
+ */
+export function addDirectionOptions(cmd: Command, when: '' | 'with --kind '): Command {
+  // "axis: ", "hessian: "; for grid "with --kind axis: " and, for all kinds, "with --kind: ".
+  const only = (kinds: string): string => (when + kinds).trimEnd() + (when || kinds ? ': ' : '');
+  return cmd
+    .option('--seed <s>', 'seed of random draws (random, filter, layer, model) and of the Lanczos start (hessian)', parseInteger('--seed', 0), 0)
+    .option('--include-vectors', `${only('')}give 1-D tensors (biases, LayerNorm) a direction too (default: zero)`)
+    .option('--mask <spec>', `${only('')}restrict the directions to tensors: terms all, embeddings, blocks:0-1, tensor:GLOB, joined by ";"`)
+    .option('--axis <a,b>', `${only('axis')}NAME[:INDEX],NAME[:INDEX] (flat index into the tensor, default 0)`)
+    .option('--iterations <n>', `${only('hessian')}most Lanczos steps (two gradients each; default 100)`, parseInteger('--iterations', 2))
+    .option('--gradient <g>', `${only('hessian')}gpu (float32, default) or reference (float64 TypeScript on the CPU, for small models)`, parseGradient);
+}
+
+/** The DirectionsRequest fields that the DirectionFlags give (absent flags stay absent). */
+export function directionRequestFields(opts: DirectionFlags): Pick<DirectionsRequest, 'seed' | 'includeVectors' | 'mask' | 'axis' | 'iterations' | 'gradient'> {
+  return {
+    seed: opts.seed, includeVectors: opts.includeVectors ?? false,
+    ...(opts.mask !== undefined ? { mask: opts.mask } : {}), ...(opts.axis !== undefined ? { axis: opts.axis } : {}),
+    ...(opts.iterations !== undefined ? { iterations: opts.iterations } : {}), ...(opts.gradient !== undefined ? { gradient: opts.gradient } : {}),
+  };
+}
+
 /** One `NAME[:INDEX]` of --axis: the flat (row-major) element INDEX, default 0, of the tensor NAME. */
 function axisTerm(layout: ParamLayout, term: string): { name: string; index: number; d: Float32Array } {
   const m = /^(.+?)(?::(\d+))?$/.exec(term.trim());
@@ -174,37 +210,26 @@ export function loadCentre(modelSpec: string | undefined, run: Run | null): Load
   return loadModel(run.checkpoints[run.checkpoints.length - 1]!.path);
 }
 
-interface DirectionsFlags {
+interface DirectionsFlags extends DirectionFlags {
   model?: string;
   run?: string;
   kind: DirectionKindFlag;
-  seed: number;
-  includeVectors?: boolean;
-  mask?: string;
-  axis?: string;
   from?: string;
   tokens?: string;
-  iterations?: number;
-  gradient?: GradientFlag;
   out: string;
   json?: boolean;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('directions')
     .description('compute the two directions of a landscape plane and write them as a directions file')
     .option('--model <path>', 'centre: model directory, checkpoint file, run directory (last checkpoint), or RUN:STEP / RUN:init / RUN:final')
     .option('--run <dir>', 'training run: its checkpoints (pca), its eval.safetensors (hessian), its final checkpoint (the centre without --model)')
-    .option('--kind <k>', `${DIRECTION_KINDS.join('|')}; filter = random with Li et al. filter normalisation`, parseKind, 'filter' as DirectionKindFlag)
-    .option('--seed <s>', 'seed of random draws (random, filter, layer, model) and of the Lanczos start (hessian)', parseInteger('--seed', 0), 0)
-    .option('--include-vectors', 'give 1-D tensors (biases, LayerNorm) a direction too (default: zero)')
-    .option('--mask <spec>', 'restrict the directions to tensors: terms all, embeddings, blocks:0-1, tensor:GLOB, joined by ";"')
-    .option('--axis <a,b>', 'axis: NAME[:INDEX],NAME[:INDEX] (flat index into the tensor, default 0)')
+    .option('--kind <k>', `${DIRECTION_KINDS.join('|')}; filter = random with Li et al. filter normalisation`, parseKind, 'filter' as DirectionKindFlag);
+  addDirectionOptions(cmd, '')
     .option('--from <file>', 'file: a directions file to check against the model and re-write with metadata')
     .option('--tokens <file>', 'hessian: the evaluation batch (default: the run\'s eval.safetensors)')
-    .option('--iterations <n>', 'hessian: most Lanczos steps (two gradients each; default 100)', parseInteger('--iterations', 2))
-    .option('--gradient <g>', 'hessian: gpu (float32, default) or reference (float64 TypeScript on the CPU, for small models)', parseGradient)
     .requiredOption('--out <file>', 'the directions file to write (safetensors: d1.<param>, d2.<param>)')
     .option('--json', 'print the metadata as JSON')
     .action(async (opts: DirectionsFlags) => {
@@ -212,11 +237,9 @@ export function register(program: Command): void {
       const model = loadCentre(opts.model, run);
       const tokensPath = opts.tokens ?? (opts.kind === 'hessian' ? run?.evalPath ?? undefined : undefined);
       const dirs = await buildDirections(model.layout, model.params, model.source, {
-        kind: opts.kind, seed: opts.seed, includeVectors: opts.includeVectors ?? false, run,
+        kind: opts.kind, ...directionRequestFields(opts), run,
         tokens: tokensPath !== undefined ? loadTokens(tokensPath, model.config) : null,
-        ...(opts.mask !== undefined ? { mask: opts.mask } : {}), ...(opts.axis !== undefined ? { axis: opts.axis } : {}),
-        ...(opts.from !== undefined ? { from: opts.from } : {}), ...(opts.iterations !== undefined ? { iterations: opts.iterations } : {}),
-        ...(opts.gradient !== undefined ? { gradient: opts.gradient } : {}),
+        ...(opts.from !== undefined ? { from: opts.from } : {}),
       });
       writeFileAtomic(opts.out, directionsToSafetensors(model.layout, dirs));
       if (opts.json) {

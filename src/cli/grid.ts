@@ -30,7 +30,7 @@ import { loadTokens, readBytes, writeFileAtomic } from '../node/files.ts';
 import { nodeGpu } from '../node/gpu.ts';
 import { loadRun, nodeRunReader } from '../node/run.ts';
 import { type Metric } from '../../shaders/loss.ts';
-import { type DirectionKindFlag, type GradientFlag, buildDirections, loadCentre, loadDirections, parseGradient, parseKind } from './directions.ts';
+import { type DirectionFlags, type DirectionKindFlag, addDirectionOptions, buildDirections, directionRequestFields, loadCentre, loadDirections, parseKind } from './directions.ts';
 import { parseInteger, parseMetric } from './options.ts';
 import { ENGINE } from './version.ts';
 
@@ -390,16 +390,10 @@ async function addFramePath(
 
 // ---------------------------------------------------------------- the verb
 
-interface GridFlags extends JobFlags {
+interface GridFlags extends JobFlags, DirectionFlags {
   model?: string;
   directions?: string;
   kind?: DirectionKindFlag;
-  seed: number;
-  includeVectors?: boolean;
-  mask?: string;
-  axis?: string;
-  iterations?: number;
-  gradient?: GradientFlag;
   tokens?: string;
   run?: string;
   res: [number, number];
@@ -417,18 +411,13 @@ function describeDirections(opts: GridFlags, kind: DirectionKindFlag): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('grid')
     .description('evaluate the loss over the plane centre + a*d1 + b*d2 on the GPU and write a grid file')
     .option('--model <path>', 'centre: model directory, checkpoint file, run directory (last checkpoint) or RUN:STEP / RUN:init / RUN:final (default: the --run\'s final checkpoint)')
     .option('--directions <file>', 'directions file (losscape directions), its shapes those of the model')
-    .option('--kind <k>', 'compute the directions instead: random|filter|layer|model|pca|hessian|axis (default filter)', parseKind)
-    .option('--seed <s>', 'seed of --kind random/filter/layer/model/hessian', parseInteger('--seed', 0), 0)
-    .option('--include-vectors', 'with --kind: give 1-D tensors a direction too')
-    .option('--mask <spec>', 'with --kind: restrict the directions to tensors (all, embeddings, blocks:0-1, tensor:GLOB; ";"-joined)')
-    .option('--axis <a,b>', 'with --kind axis: NAME[:INDEX],NAME[:INDEX]')
-    .option('--iterations <n>', 'with --kind hessian: most Lanczos steps (default 100)', parseInteger('--iterations', 2))
-    .option('--gradient <g>', 'with --kind hessian: gpu (default) or reference', parseGradient)
+    .option('--kind <k>', 'compute the directions instead: random|filter|layer|model|pca|hessian|axis (default filter)', parseKind);
+  addDirectionOptions(cmd, 'with --kind ')
     .option('--tokens <file>', 'tokens file of the batch (default: the --run\'s eval.safetensors)')
     .option('--run <dir>', 'training run: adds its path (or, with --frames, one frame per checkpoint)')
     .requiredOption('--res <NXxNY>', 'points along alpha and beta: NX or NXxNY, each >= 2', parseRes)
@@ -459,9 +448,7 @@ export function register(program: Command): void {
       const dirs = opts.directions !== undefined
         ? loadDirections(model.layout, opts.directions)
         : await buildDirections(model.layout, model.params, model.source, {
-          kind, seed: opts.seed, includeVectors: opts.includeVectors ?? false, run, tokens: batch,
-          ...(opts.mask !== undefined ? { mask: opts.mask } : {}), ...(opts.axis !== undefined ? { axis: opts.axis } : {}),
-          ...(opts.iterations !== undefined ? { iterations: opts.iterations } : {}), ...(opts.gradient !== undefined ? { gradient: opts.gradient } : {}),
+          kind, ...directionRequestFields(opts), run, tokens: batch,
         });
       const [nx, ny] = opts.res;
       const [a0, a1, b0, b1] = opts.range;
