@@ -34,8 +34,9 @@
  *   workgroup memory and no barrier. Each lane of a subgroup loads 4
  *   consecutive inputs of the row (one vec4), and the unrolled reduction
  *   takes input k from lane (k / 4) % 4 with subgroupBroadcast at a constant
- *   lane, which SwiftShader turns into a register shuffle: one gather serves
- *   16 inputs (1.4-1.8x the `bcast` GFLOP/s).
+ *   lane (about 12 instructions on SwiftShader, no memory access): one
+ *   gather serves 16 inputs (1.4-1.8x the `bcast` GFLOP/s). What bounds it
+ *   there is the JIT's code for the multiply-adds: bench/README.md.
  *
  * The backward GEMMs (dX = dY W, dW = dY^T X) run on `bcastLinearKernel`
  * where the forward does (W, resp. dY, read transposed: BcastOptions), and
