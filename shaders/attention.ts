@@ -83,6 +83,32 @@ export function attentionSubgroupWorkgroups(B: number, nHead: number, T: number)
 }
 
 /**
+ * A head's row of HS floats spread over the 4 lanes of a subgroup, in units
+ * of V floats (vec4 where HS allows): lane l holds elements V*(4j + l) ..
+ * + V-1 in its load j, and `laneElement(name, i, V)` gives element i to all.
+ */
+function headLanes(HS: number): {
+  V: 1 | 4;
+  /** The WGSL type of a unit. */
+  unit: string;
+  /** `let NAMEj = ARR[BASE + the lane's unit j]` for each load j (BASE in units). */
+  load: (name: string, arr: string, base: string) => string;
+  /** Element i of the row at BASE (in units) of ARR, read by each lane itself. */
+  at: (arr: string, base: string, i: number) => string;
+} {
+  const V: 1 | 4 = HS % 4 === 0 ? 4 : 1;
+  const loads = Math.ceil(HS / (4 * V));
+  const rowUnits = HS / V;
+  return {
+    V,
+    unit: V === 4 ? 'vec4f' : 'f32',
+    load: (name, arr, base) => Array.from({ length: loads }, (_, j) =>
+      `    let ${name}${j} = ${arr}[${base} + min(${4 * j}u + lane, ${rowUnits - 1}u)];`).join('\n'),
+    at: (arr, base, i) => (V === 4 ? `${arr}[${base} + ${Math.floor(i / 4)}u][${i % 4}]` : `${arr}[${base} + ${i}u]`),
+  };
+}
+
+/**
  * attention (subgroup): the same result as `attentionKernel`, bit for bit,
  * for devices with subgroups (SwiftShader). There every lane's key and
  * value loads are per-lane gathers although the 4 lanes of a subgroup, 4
@@ -100,15 +126,11 @@ export function attentionSubgroupWorkgroups(B: number, nHead: number, T: number)
  */
 export function attentionSubgroupKernel(headSize: number, saveLse: boolean): KernelDef {
   const HS = headSize;
-  const V: 1 | 4 = HS % 4 === 0 ? 4 : 1;
-  // Per lane, loads of V floats each: lane l holds elements V*(4j + l) .. + V-1 in load j.
-  const loads = Math.ceil(HS / (4 * V));
-  const rowUnits = HS / V;
+  const { V, unit, load: loadFrom, at: atIn } = headLanes(HS);
   const bindings: BindingDef[] = [{ name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'y', kind: 'readwrite' }];
   if (saveLse) bindings.push({ name: 'lse', kind: 'readwrite' });
-  const load = (name: string, base: string): string => Array.from({ length: loads }, (_, j) =>
-    `    let ${name}${j} = qkvv[${base} + min(${4 * j}u + lane, ${rowUnits - 1}u)];`).join('\n');
-  const at = (base: string, i: number): string => (V === 4 ? `qkvv[${base} + ${Math.floor(i / 4)}u][${i % 4}]` : `qkvv[${base} + ${i}u]`);
+  const load = (name: string, base: string): string => loadFrom(name, 'qkvv', base);
+  const at = (base: string, i: number): string => atIn('qkvv', base, i);
   return {
     name: `attention-subgroup/hs${HS}${saveLse ? '/lse' : ''}`,
     bindings,
@@ -117,7 +139,7 @@ enable subgroups;
 const HS: u32 = ${HS}u;
 struct U { B: u32, T: u32, C: u32, nHead: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> qkvv: array<${V === 4 ? 'vec4f' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> qkvv: array<${unit}>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 ${saveLse ? '@group(0) @binding(3) var<storage, read_write> lse: array<f32>;' : ''}
 
@@ -299,6 +321,148 @@ ${unroll(HS, (i) => `  dv${i} = fma(p, d${i}, dv${i});`)}
   }
 ${unroll(HS, (i) => `dqkv[kBase + ${i}u] = dk${i} * scale;`)}
 ${unroll(HS, (i) => `dqkv[vBase + ${i}u] = dv${i};`)}
+}
+`,
+  };
+}
+
+// ---------------------------------------------------------------- backward (subgroup)
+
+/** The opening of both subgroup backward kernels: lane, tile, head, sequence of workgroup wg. */
+function backwardSubgroupPrologue(HS: number, first: string): string {
+  return /* wgsl */ `  let lane = sl % 4u;
+  let tiles = (u.T + 3u) / 4u;
+  let ${first} = (wg.x % tiles) * 4u;
+  let h = (wg.x / tiles) % u.nHead;
+  let b = wg.x / (tiles * u.nHead);
+  let C3 = 3u * u.C;
+  let seq = b * u.T;
+  let row0 = (b * u.nHead + h) * u.T;
+  let scale = inverseSqrt(${HS}.0);`;
+}
+
+/**
+ * attention-backward-query (subgroup): attentionBackwardQueryKernel's dq and
+ * D, bit for bit, for devices with subgroups (SwiftShader), the way
+ * attentionSubgroupKernel does the forward: one subgroup of 4 consecutive
+ * queries of a head per workgroup, each lane loading a quarter of key s and
+ * of value s and taking the rest from the other lanes; a lane past its
+ * query's causal limit leaves its sums as they are (by select).
+ * bindings: as attentionBackwardQueryKernel
+ * dispatch: (attentionSubgroupWorkgroups(B, nHead, T), 1, 1)
+ */
+export function attentionBackwardQuerySubgroupKernel(headSize: number): KernelDef {
+  const HS = headSize;
+  const { V, unit, load, at } = headLanes(HS);
+  return {
+    name: `attention-backward-query-subgroup/hs${HS}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'lse', kind: 'read' }, { name: 'y', kind: 'read' },
+      { name: 'dy', kind: 'read' }, { name: 'dqkv', kind: 'readwrite' }, { name: 'dsum', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `
+enable subgroups;
+${ATTN_BACKWARD_HEADER}
+@group(0) @binding(1) var<storage, read> qkvv: array<${unit}>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dsum: array<f32>;
+
+@compute @workgroup_size(${ATTN_SG_QUERIES})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+${backwardSubgroupPrologue(HS, 't0')}
+  let t = t0 + lane;
+  // A lane past the sequence's end computes a copy of the last query and writes nothing.
+  let tq = min(t, u.T - 1u);
+  let qBase = (seq + tq) * C3 + h * ${HS}u;
+  let yBase = (seq + tq) * u.C + h * ${HS}u;
+${unroll(HS, (i) => `let q${i} = ${at('qkvv', `qBase / ${V}u`, i)} * scale;`)}
+${unroll(HS, (i) => `let d${i} = dy[yBase + ${i}u];`)}
+${unroll(HS, (i) => `var dq${i} = 0.0;`)}
+  let D = ${dot(HS, (i) => `d${i}`, (i) => `y[yBase + ${i}u]`)};
+  let l = lse[row0 + tq];
+  let sEnd = min(t0 + 4u, u.T);
+  for (var s = 0u; s < sEnd; s++) {
+    let live = s <= tq;
+    let kBase = ((seq + s) * C3 + u.C + h * ${HS}u) / ${V}u;
+    let vBase = kBase + u.C / ${V}u;
+${load('kq', 'qkvv', 'kBase')}
+${load('vq', 'qkvv', 'vBase')}
+${unroll(HS, (i) => `  let k${i} = ${laneElement('kq', i, V)};`)}
+    let score = ${dot(HS, (i) => `q${i}`, (i) => `k${i}`)};
+    let dp = ${dot(HS, (i) => `d${i}`, (i) => laneElement('vq', i, V))};
+    let dz = exp(score - l) * (dp - D);
+${unroll(HS, (i) => `  dq${i} = select(dq${i}, fma(dz, k${i}, dq${i}), live);`)}
+  }
+  if (t < u.T) {
+${unroll(HS, (i) => `  dqkv[qBase + ${i}u] = dq${i} * scale;`)}
+    dsum[row0 + t] = D;
+  }
+}
+`,
+  };
+}
+
+/**
+ * attention-backward-key-value (subgroup): attentionBackwardKeyValueKernel's
+ * dk and dv, bit for bit, 4 consecutive keys of a head per subgroup sharing
+ * each query's and output gradient's loads; the loop runs from the
+ * subgroup's first key, a lane before its own key leaving its sums as they
+ * are (by select).
+ * bindings: as attentionBackwardKeyValueKernel
+ * dispatch: (attentionSubgroupWorkgroups(B, nHead, T), 1, 1)
+ */
+export function attentionBackwardKeyValueSubgroupKernel(headSize: number): KernelDef {
+  const HS = headSize;
+  const { V, unit, load, at } = headLanes(HS);
+  return {
+    name: `attention-backward-key-value-subgroup/hs${HS}`,
+    bindings: [
+      { name: 'u', kind: 'uniform' }, { name: 'qkv', kind: 'read' }, { name: 'lse', kind: 'read' }, { name: 'dy', kind: 'read' },
+      { name: 'dsum', kind: 'read' }, { name: 'dqkv', kind: 'readwrite' },
+    ],
+    code: /* wgsl */ `
+enable subgroups;
+${ATTN_BACKWARD_HEADER}
+@group(0) @binding(1) var<storage, read> qkvv: array<${unit}>;
+@group(0) @binding(2) var<storage, read> lse: array<f32>;
+@group(0) @binding(3) var<storage, read> dyv: array<${unit}>;
+@group(0) @binding(4) var<storage, read> dsum: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
+
+@compute @workgroup_size(${ATTN_SG_QUERIES})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+${backwardSubgroupPrologue(HS, 's0')}
+  let s = s0 + lane;
+  // A lane past the sequence's end computes a copy of the last key and writes nothing.
+  let sk = min(s, u.T - 1u);
+  let kBase = (seq + sk) * C3 + u.C + h * ${HS}u;
+  let vBase = kBase + u.C;
+${unroll(HS, (i) => `let k${i} = ${at('qkvv', `kBase / ${V}u`, i)} * scale;`)}
+${unroll(HS, (i) => `let v${i} = ${at('qkvv', `vBase / ${V}u`, i)};`)}
+${unroll(HS, (i) => `var dk${i} = 0.0;`)}
+${unroll(HS, (i) => `var dv${i} = 0.0;`)}
+  for (var t = s0; t < u.T; t++) {
+    let live = t >= sk;
+    let qBase = ((seq + t) * C3 + h * ${HS}u) / ${V}u;
+    let yBase = ((seq + t) * u.C + h * ${HS}u) / ${V}u;
+${load('qq', 'qkvv', 'qBase')}
+${load('dd', 'dyv', 'yBase')}
+${unroll(HS, (i) => `  let q${i} = ${laneElement('qq', i, V)};`)}
+${unroll(HS, (i) => `  let d${i} = ${laneElement('dd', i, V)};`)}
+    let score = ${dot(HS, (i) => `q${i}`, (i) => `k${i}`)};
+    let dp = ${dot(HS, (i) => `d${i}`, (i) => `v${i}`)};
+    let p = exp(score - lse[row0 + t]);
+    let dz = p * (dp - dsum[row0 + t]);
+${unroll(HS, (i) => `  dk${i} = select(dk${i}, fma(dz, q${i}, dk${i}), live);`)}
+${unroll(HS, (i) => `  dv${i} = select(dv${i}, fma(p, d${i}, dv${i}), live);`)}
+  }
+  if (s < u.T) {
+${unroll(HS, (i) => `  dqkv[kBase + ${i}u] = dk${i} * scale;`)}
+${unroll(HS, (i) => `  dqkv[vBase + ${i}u] = dv${i};`)}
+  }
 }
 `,
   };

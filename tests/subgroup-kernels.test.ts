@@ -11,9 +11,12 @@ import { describe, expect, it } from 'vitest';
 import { nodeGpu } from '../src/node/gpu.ts';
 import { KernelCache, type KernelDef } from '../src/gpu/kernel.ts';
 import { readFloats, storageBuffer, uniformBuffer } from '../src/gpu/buffers.ts';
-import { causalAttention, layerNorm } from '../src/model/reference.ts';
+import { causalAttention, causalAttentionBackward, layerNorm } from '../src/model/reference.ts';
 import { LN_WG, layerNormKernel } from '../shaders/layernorm.ts';
-import { ATTN_WG, attentionKernel, attentionSubgroupKernel, attentionSubgroupWorkgroups } from '../shaders/attention.ts';
+import {
+  ATTN_WG, attentionBackwardKeyValueKernel, attentionBackwardKeyValueSubgroupKernel, attentionBackwardQueryKernel,
+  attentionBackwardQuerySubgroupKernel, attentionKernel, attentionSubgroupKernel, attentionSubgroupWorkgroups,
+} from '../shaders/attention.ts';
 import { Rng } from '../src/util/rng.ts';
 
 interface Run { y: Float32Array; lse: Float32Array }
@@ -86,6 +89,87 @@ describe('subgroup attention', () => {
     expect(sub.y.subarray(0, (T - 1) * C).every(Number.isFinite)).toBe(true);
     expect(sub.y).toEqual(per.y);
     expect(sub.lse).toEqual(per.lse);
+  });
+});
+
+interface BackwardRun { dqkv: Float32Array; dsum: Float32Array }
+
+/** The attention backward's two dispatches (query, then key-value) on one point. */
+async function runBackward(
+  query: KernelDef, keyValue: KernelDef, groups: number, f: { qkv: Float32Array; y: Float32Array; lse: Float32Array; dy: Float32Array },
+  B: number, T: number, C: number, H: number,
+): Promise<BackwardRun> {
+  const ctx = await nodeGpu();
+  const kernels = new KernelCache(ctx);
+  const [kq, kkv] = [await kernels.get(query), await kernels.get(keyValue)];
+  const bufs = {
+    u: uniformBuffer(ctx, 'u', new Uint32Array([B, T, C, H])),
+    qkv: storageBuffer(ctx, 'qkv', f.qkv), y: storageBuffer(ctx, 'y', f.y), lse: storageBuffer(ctx, 'lse', f.lse), dy: storageBuffer(ctx, 'dy', f.dy),
+    dqkv: storageBuffer(ctx, 'dqkv', new Float32Array(B * T * 3 * C).fill(-7)),
+    dsum: storageBuffer(ctx, 'dsum', new Float32Array(B * H * T).fill(-7)),
+  };
+  const enc = ctx.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  for (const [k, names] of [[kq, ['u', 'qkv', 'lse', 'y', 'dy', 'dqkv', 'dsum']], [kkv, ['u', 'qkv', 'lse', 'dy', 'dsum', 'dqkv']]] as const) {
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, k.bind(Object.fromEntries(names.map((n) => [n, bufs[n]]))));
+    pass.dispatchWorkgroups(groups === 0 ? Math.ceil((B * H * T) / ATTN_WG) : groups, 1, 1);
+  }
+  pass.end();
+  ctx.device.queue.submit([enc.finish()]);
+  const out = { dqkv: await readFloats(ctx, bufs.dqkv), dsum: await readFloats(ctx, bufs.dsum) };
+  for (const b of Object.values(bufs)) b.destroy();
+  return out;
+}
+
+describe('subgroup attention backward', () => {
+  for (const [name, B, T, C, H] of CASES) {
+    it(`dq, dk, dv and D equal the per-query and per-key kernels bit for bit and the reference: ${name}`, async () => {
+      const rng = new Rng(B * 2000 + T * 10 + H);
+      const qkv = Float32Array.from({ length: B * T * 3 * C }, () => rng.normal());
+      const dy = Float32Array.from({ length: B * T * C }, () => rng.normal());
+      const hs = C / H;
+      const { y, lse } = await run(attentionKernel(hs, true), qkv, B, T, C, H, 1, Math.ceil((B * H * T) / ATTN_WG));
+      const f = { qkv, y, lse, dy };
+      const sub = await runBackward(attentionBackwardQuerySubgroupKernel(hs), attentionBackwardKeyValueSubgroupKernel(hs),
+        attentionSubgroupWorkgroups(B, H, T), f, B, T, C, H);
+      const per = await runBackward(attentionBackwardQueryKernel(hs), attentionBackwardKeyValueKernel(hs), 0, f, B, T, C, H);
+      expect(sub.dqkv).toEqual(per.dqkv);
+      expect(sub.dsum).toEqual(per.dsum);
+      const q64 = Float64Array.from(qkv);
+      const ref = causalAttentionBackward(Float64Array.from(dy), q64, causalAttention(q64, B, T, C, H).att, B, T, C, H);
+      let maxErr = 0;
+      let maxRef = 0;
+      for (let i = 0; i < ref.length; i++) {
+        maxErr = Math.max(maxErr, Math.abs(sub.dqkv[i]! - ref[i]!));
+        maxRef = Math.max(maxRef, Math.abs(ref[i]!));
+      }
+      expect(maxRef).toBeGreaterThan(0.1);
+      expect(maxErr).toBeLessThan(2e-5 * maxRef);
+    });
+  }
+
+  it('keeps a query past a key\'s causal reach out of its gradient, even an infinite one', async () => {
+    const [B, T, C, H] = [1, 6, 48, 3];
+    const rng = new Rng(6);
+    const qkv = Float32Array.from({ length: B * T * 3 * C }, () => rng.normal());
+    const dy = Float32Array.from({ length: B * T * C }, () => rng.normal());
+    const { y, lse } = await run(attentionKernel(C / H, true), qkv, B, T, C, H, 1, Math.ceil((B * H * T) / ATTN_WG));
+    // the first position's query and output gradient (head 0) are infinite: only key 0 sees them
+    for (let i = 0; i < C / H; i++) {
+      qkv[i] = Infinity;
+      dy[i] = -Infinity;
+    }
+    const f = { qkv, y, lse, dy };
+    const sub = await runBackward(attentionBackwardQuerySubgroupKernel(C / H), attentionBackwardKeyValueSubgroupKernel(C / H),
+      attentionSubgroupWorkgroups(B, H, T), f, B, T, C, H);
+    const per = await runBackward(attentionBackwardQueryKernel(C / H), attentionBackwardKeyValueKernel(C / H), 0, f, B, T, C, H);
+    expect(sub.dqkv).toEqual(per.dqkv);
+    // keys 1-3 share a subgroup with key 0 and, like the values, stay finite
+    for (let t = 1; t < T; t++) for (let i = 0; i < C / H; i++) {
+      expect(Number.isFinite(sub.dqkv[t * 3 * C + C + i]!)).toBe(true);
+      expect(Number.isFinite(sub.dqkv[t * 3 * C + 2 * C + i]!)).toBe(true);
+    }
   });
 });
 

@@ -16,13 +16,16 @@ import { readFloats, storageBuffer, uniformBuffer, writeBuffer } from '../gpu/bu
 import { type Dispatch, type Kernel, type KernelCache, encodeDispatches } from '../gpu/kernel.ts';
 import { type ParamLayout, outputWeightName } from './params.ts';
 import { type Activation } from './config.ts';
-import { type ForwardBatch, ForwardPlan } from './gpu-forward.ts';
+import { type ForwardBatch, ForwardPlan, subgroupAttention } from './gpu-forward.ts';
 import {
   type BcastOptions, type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, bcastLinearKernel, bcastRowGroups, bcastShape, columnSumKernel, isBcast,
   linearGradKernel, linearGradWorkgroups, linearWorkgroups, sumSlicesKernel,
 } from '../../shaders/linear.ts';
 import { LN_WG, layerNormBackwardKernel, layerNormParamGradKernel } from '../../shaders/layernorm.ts';
-import { ATTN_WG, attentionBackwardKeyValueKernel, attentionBackwardQueryKernel } from '../../shaders/attention.ts';
+import {
+  ATTN_WG, attentionBackwardKeyValueKernel, attentionBackwardKeyValueSubgroupKernel, attentionBackwardQueryKernel,
+  attentionBackwardQuerySubgroupKernel, attentionSubgroupWorkgroups,
+} from '../../shaders/attention.ts';
 import { EMBED_WG, embeddingBackwardPositionKernel, embeddingBackwardTokenKernel } from '../../shaders/embedding.ts';
 import { LOSS_WG, crossEntropyBackwardKernel } from '../../shaders/loss.ts';
 
@@ -245,9 +248,11 @@ export class BackwardPlan {
     await linear(this.d('logits'), this.act('lnf'), this.d('ln'), C, V, outputWeightName(cfg), null);
     layerNorm(this.d('ln'), `x.${L}`, 'lnfstats', 'transformer.ln_f', false);
 
-    const attnQuery = await kernels.get(attentionBackwardQueryKernel(C / H));
-    const attnKeyValue = await kernels.get(attentionBackwardKeyValueKernel(C / H));
-    const attnWorkgroups: [number, number, number] = [Math.ceil((B * H * T) / ATTN_WG), 1, 1];
+    // As in the forward: 4 queries (keys) of a head share each key's (query's) loads.
+    const sgAttn = subgroupAttention(ctx, B, H, T);
+    const attnQuery = await kernels.get(sgAttn ? attentionBackwardQuerySubgroupKernel(C / H) : attentionBackwardQueryKernel(C / H));
+    const attnKeyValue = await kernels.get(sgAttn ? attentionBackwardKeyValueSubgroupKernel(C / H) : attentionBackwardKeyValueKernel(C / H));
+    const attnWorkgroups: [number, number, number] = [sgAttn ? attentionSubgroupWorkgroups(B, H, T) : Math.ceil((B * H * T) / ATTN_WG), 1, 1];
     for (let i = L - 1; i >= 0; i--) {
       const p = `transformer.h.${i}`;
       // x_{i+1} = xmid + mlp(ln_2(xmid)): d resid holds dL/dx_{i+1} and, after ln_2's backward adds to it, dL/dxmid.

@@ -89,6 +89,21 @@ function activationSpecs(layout: ParamLayout, B: number, T: number, keep: boolea
 }
 
 /** Multiply-add FLOPs of one forward's Linear layers (2 per MAC): 2 N (12 L C^2 + V C), N = B T. */
+/**
+ * Whether plans on this device run the subgroup kernels of attention and
+ * LayerNorm (forward and backward): SwiftShader whose device has subgroups,
+ * where they share their reads between lanes; they compile about as fast
+ * as the generic kernels, so every job gets them, whatever its GEMM.
+ */
+export function subgroupKernels(ctx: GpuContext): boolean {
+  return ctx.adapter.isFallback && ctx.device.features.has('subgroups');
+}
+
+/** The same for attention of B sequences of T tokens and nHead heads, whose workgroups must fit one dispatch. */
+export function subgroupAttention(ctx: GpuContext, B: number, nHead: number, T: number): boolean {
+  return subgroupKernels(ctx) && attentionSubgroupWorkgroups(B, nHead, T) <= ctx.adapter.limits.maxComputeWorkgroupsPerDimension!;
+}
+
 export function forwardGemmFlops(layout: ParamLayout, B: number, T: number): number {
   const { n_embd: C, n_layer: L, vocab_size: V } = layout.config;
   return 2 * B * T * (12 * L * C * C + V * C);
@@ -209,9 +224,7 @@ export class ForwardPlan {
     push(embed, [N, C, T, off('transformer.wte.weight'), off('transformer.wpe.weight')], { ...W, idx: this.idx, x: this.act('x.0') },
       [Math.ceil((N * C) / EMBED_WG), 1, points], 'embedding');
 
-    // On SwiftShader with subgroups, LayerNorm and attention share their reads between lanes (they
-    // compile about as fast as the generic kernels, so every job gets them, whatever its GEMM).
-    const sg = ctx.adapter.isFallback && ctx.device.features.has('subgroups');
+    const sg = subgroupKernels(ctx);
     const lnK = await kernels.get(layerNormKernel({ mode, bias: cfg.bias, saveStats: keep, ...(sg ? { subgroupC: C } : {}) }));
     const layerNorm = (inName: string, outName: string, statsName: string, prefix: string): void => {
       const bufs: Record<string, GPUBuffer> = { ...W, x: this.act(inName), out: this.act(outName) };
@@ -236,7 +249,7 @@ export class ForwardPlan {
       const rowsPer = Math.ceil(N / workgroups[1]);
       push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer, 0], bufs, workgroups, weightName);
     };
-    const sgAttn = sg && attentionSubgroupWorkgroups(B, cfg.n_head, T) <= ctx.adapter.limits.maxComputeWorkgroupsPerDimension!;
+    const sgAttn = subgroupAttention(ctx, B, cfg.n_head, T);
     const attn = await kernels.get(sgAttn ? attentionSubgroupKernel(C / cfg.n_head, keep) : attentionKernel(C / cfg.n_head, keep));
     const attnGroups = sgAttn ? attentionSubgroupWorkgroups(B, cfg.n_head, T) : Math.ceil((B * cfg.n_head * T) / ATTN_WG);
     const biasName = (n: string): string | null => (cfg.bias ? n : null);
