@@ -227,3 +227,10 @@ export function gridJson<C extends GridCase>(cases: readonly C[], targets: GridT
 export function trainJson<C extends TrainCase>(cases: readonly C[]): Array<C & { ratios: TrainRatios }> {
   return cases.map((c) => ({ ...c, ratios: trainRatios(c) }));
 }
+
+/** One plan's profile (bench/profile.ts): per kernel its dispatches, GPU ms and share, the slowest first, then the total. */
+export function profileTable(p: { kernels: ReadonlyArray<{ kernel: string; dispatches: number; ms: number }>; totalMs: number; dispatches: number }): string {
+  const rows = p.kernels.map((k) => [k.kernel, String(k.dispatches), k.ms.toFixed(3), `${((100 * k.ms) / p.totalMs).toFixed(1)}%`]);
+  rows.push(['all', String(p.dispatches), p.totalMs.toFixed(3), '100.0%']);
+  return formatTable(['kernel', 'dispatches', 'GPU ms', 'share'], rows);
+}

@@ -58,6 +58,40 @@ describe('losscape bench', () => {
     expect(t.engineDetail.strategy).toBe('subgroup');
   });
 
+  it('--profile times every dispatch of a grid chunk and of a training step on the GPU, per kernel', () => {
+    const r = runCli(['bench', '--profile', '--json', '--models', 'odd']);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.profiles).toHaveLength(1);
+    const p = report.profiles[0];
+    expect(p.model).toBe('odd');
+    for (const [plan, kernels] of [[p.grid, ['embedding/perturbed', 'attention-subgroup/hs16', 'layernorm-subgroup/c48/perturbed', 'token-loss/ce']],
+      [p.train, ['adamw', 'attention-backward-query-subgroup/hs16', 'attention-backward-key-value-subgroup/hs16', 'cross-entropy-backward']]] as const) {
+      expect(plan.gemm).toBe('subgroup');
+      const names = plan.kernels.map((k: { kernel: string }) => k.kernel);
+      for (const k of kernels) expect(names).toContain(k);
+      expect(names.some((n: string) => n.startsWith('linear/subgroup/'))).toBe(true);
+      expect(new Set(names).size).toBe(names.length);
+      let ms = 0;
+      let dispatches = 0;
+      for (const k of plan.kernels) {
+        expect(Number.isFinite(k.ms) && k.ms >= 0, JSON.stringify(k)).toBe(true);
+        ms += k.ms;
+        dispatches += k.dispatches;
+      }
+      expect(dispatches).toBe(plan.dispatches);
+      expect(plan.totalMs).toBeCloseTo(ms, 9);
+      expect(positiveFinite(plan.totalMs)).toBe(true);
+      // the slowest kernel first
+      expect(plan.kernels.map((k: { ms: number }) => k.ms)).toEqual([...plan.kernels.map((k: { ms: number }) => k.ms)].sort((a, b) => b - a));
+    }
+    // one layer: the embedding, ln_1, ln_2 and ln_f, attention, 4 Linear layers and the head, the loss and its mean
+    expect(p.grid.dispatches).toBe(12);
+    expect(p.grid.points).toBe(32);
+    expect(p.grid.msPerPoint).toBeCloseTo(p.grid.totalMs / 32, 9);
+    expect(p.train.dispatches).toBeGreaterThan(p.grid.dispatches);
+  });
+
   it('rejects bad --grids and --models with a one-line error and exit 2', () => {
     expect(parseGrids('33,17x9')).toEqual([{ nx: 33, ny: 33 }, { nx: 17, ny: 9 }]);
     const grids = runCli(['bench', '--grids', '0x5']);
@@ -66,6 +100,9 @@ describe('losscape bench', () => {
     const models = runCli(['bench', '--models', 'ref,huge']);
     expect(models.status).toBe(2);
     expect(errorLine(models)).toMatch(/--models: unknown model "huge"/);
+    const profile = runCli(['bench', '--profile', '--quick']);
+    expect(profile.status).toBe(2);
+    expect(errorLine(profile)).toMatch(/--profile takes --models, --json and --out/);
   });
 
   it('turns every failed value check into a failure line (the bench then exits 1)', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/model/config.ts';
-import { compareLosses, gridPointFlops, gridRatios, gridTable, meetsTargets, TARGETS, trainFlopsPerToken } from '../bench/report.ts';
+import { compareLosses, gridPointFlops, gridRatios, gridTable, meetsTargets, profileTable, TARGETS, trainFlopsPerToken } from '../bench/report.ts';
+import { byKernel } from '../bench/profile.ts';
+import { type Dispatch } from '../src/gpu/kernel.ts';
 
 const cfg = (o: Record<string, unknown>) => parseConfig({ block_size: 32, bias: true, ...o });
 
@@ -50,5 +52,19 @@ describe('bench ratios and checks', () => {
     expect(bad.ok).toBe(false);
     expect(bad.maxAbsDiff).toBe(Infinity);
     expect(compareLosses([1, 2, 3], [1])).toMatchObject({ points: 1, ok: true });
+  });
+});
+
+describe('bench --profile tables', () => {
+  it('sums the dispatches of each kernel, the slowest kernel first, and prints shares of the total', () => {
+    const d = (name: string): Dispatch => ({ kernel: { name } as Dispatch['kernel'], bindGroup: {} as GPUBindGroup, workgroups: [1, 1, 1] });
+    const kernels = byKernel([d('ln'), d('gemm'), d('ln'), d('loss')], [1.5, 4, 0.5, 2]);
+    expect(kernels).toEqual([{ kernel: 'gemm', dispatches: 1, ms: 4 }, { kernel: 'ln', dispatches: 2, ms: 2 }, { kernel: 'loss', dispatches: 1, ms: 2 }]);
+    const lines = profileTable({ kernels, totalMs: 8, dispatches: 4 }).split('\n');
+    expect(lines[0]).toMatch(/^kernel\s+dispatches\s+GPU ms\s+share$/);
+    expect(lines[2]).toMatch(/^gemm\s+1\s+4\.000\s+50\.0%$/);
+    expect(lines[3]).toMatch(/^ln\s+2\s+2\.000\s+25\.0%$/);
+    expect(lines.at(-1)).toMatch(/^all\s+4\s+8\.000\s+100\.0%$/);
+    expect(() => byKernel([d('ln')], [1, 2])).toThrow(/2 times for 1 dispatches/);
   });
 });

@@ -17,8 +17,9 @@ import { InputError } from '../model/config.ts';
 import { nodeGpu } from '../node/gpu.ts';
 import { writeFileAtomic } from '../node/files.ts';
 import { BENCH_MODELS, benchModel, CHECK_LABELS, describeCheck, LADDER, QUICK_GRID, REFERENCE_MODEL, runGridCase, type BenchModel, type GridCaseResult, type ValueChecks } from '../../bench/harness.ts';
-import { gridJson, gridTable, type LossComparison, TARGETS, trainJson, trainTable } from '../../bench/report.ts';
+import { gridJson, gridTable, type LossComparison, profileTable, TARGETS, trainJson, trainTable } from '../../bench/report.ts';
 import { runTrainCase, type TrainCaseResult } from '../../bench/training.ts';
+import { type ModelProfile, PROFILE_POINTS, PROFILE_RUNS, profileModel } from '../../bench/profile.ts';
 import { findTorchPython } from '../../bench/torch.ts';
 import { parseNumber } from './options.ts';
 
@@ -32,6 +33,7 @@ interface BenchFlags {
   train: boolean;
   naiveSeconds?: number;
   torchSeconds?: number;
+  profile?: boolean;
 }
 
 /** `33` or `17x9`, comma-separated. */
@@ -72,6 +74,33 @@ export function valueFailures(results: ReadonlyArray<Pick<GridCaseResult, 'name'
 
 const fmtLoad = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' ');
 
+/** `losscape bench --profile`: per model, the per-kernel GPU time of a grid chunk and of a training step. */
+async function profile(models: readonly BenchModel[], flags: BenchFlags, log: (line: string) => void): Promise<void> {
+  const ctx = await nodeGpu();
+  const adapter = describeAdapter(ctx.adapter);
+  log(`adapter ${adapter}`);
+  const profiles: ModelProfile[] = [];
+  for (const m of models) profiles.push(await profileModel(ctx, m, { train: flags.train, log }));
+  const report = { date: new Date().toISOString(), commit: gitCommit(), adapter: ctx.adapter, profiles };
+  const json = JSON.stringify(report, null, 2);
+  if (flags.out) writeFileAtomic(flags.out, `${json}\n`);
+  if (flags.json) {
+    console.log(json);
+    return;
+  }
+  console.log(`losscape bench --profile on ${adapter}: each dispatch timed in a pass of its own on the GPU, the median of ${PROFILE_RUNS} runs`);
+  for (const p of profiles) {
+    console.log('');
+    console.log(`${p.model}: a grid chunk of ${p.grid.points} points (${p.grid.gemm} GEMM), ${p.grid.msPerPoint.toFixed(3)} ms per point`);
+    console.log(profileTable(p.grid));
+    if (p.train) {
+      console.log('');
+      console.log(`${p.model}: a training step (${p.train.gemm} GEMM)`);
+      console.log(profileTable(p.train));
+    }
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('bench')
@@ -85,10 +114,16 @@ export function register(program: Command): void {
     .option('--no-train', 'skip the training throughput')
     .option('--naive-seconds <s>', 'time for the naive loop\'s sample of points (default 15, 3 with --quick)', positiveSeconds('--naive-seconds'))
     .option('--torch-seconds <s>', 'time limit of each PyTorch mode (default 30, 10 with --quick)', positiveSeconds('--torch-seconds'))
+    .option('--profile', `instead of the benchmark: where the time goes, per kernel, in a grid chunk of ${PROFILE_POINTS} points and (unless --no-train) a training step of each model (--models, default ${REFERENCE_MODEL}), timed on the GPU`)
     .action(async (flags: BenchFlags) => {
       const log = (line: string): void => {
         process.stderr.write(`bench: ${line}\n`);
       };
+      if (flags.profile) {
+        if (flags.quick || flags.grids) throw new InputError('--profile takes --models, --json and --out; --quick and --grids are for the benchmark');
+        await profile(flags.models ? parseModels(flags.models) : [benchModel(REFERENCE_MODEL)!], flags, log);
+        return;
+      }
       const quick = flags.quick ?? false;
       const models = flags.models ? parseModels(flags.models) : quick ? [benchModel(REFERENCE_MODEL)!] : [...LADDER];
       const grids = flags.grids ? parseGrids(flags.grids) : null;

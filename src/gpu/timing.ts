@@ -8,6 +8,7 @@
  */
 import { type GpuContext, GpuError } from './context.ts';
 import { BufferUsage } from './buffers.ts';
+import { type Dispatch, encodeDispatches } from './kernel.ts';
 
 const QUERY_RESOLVE = 0x200; // GPUBufferUsage.QUERY_RESOLVE
 
@@ -67,4 +68,39 @@ export class PassTimer {
     this.resolveBuffer?.destroy();
     for (const b of this.pool) b.destroy();
   }
+}
+
+/**
+ * The GPU time of each dispatch, in milliseconds: every dispatch in a compute
+ * pass of its own with timestamps, all of one run in one submit, `runs` runs
+ * after `warmup` untimed ones; each dispatch's median over the runs (a
+ * shared machine's interruptions land on a few runs). Null where the adapter
+ * has no timestamp-query.
+ */
+export async function profileDispatches(
+  ctx: GpuContext, dispatches: readonly Dispatch[], o: { runs?: number; warmup?: number } = {},
+): Promise<number[] | null> {
+  if (!ctx.hasTimestamps) return null;
+  const runs = o.runs ?? 9;
+  const warmup = o.warmup ?? 2;
+  if (!(runs >= 1)) throw new GpuError(`profileDispatches: runs must be at least 1, got ${runs}`);
+  const timer = new PassTimer(ctx, dispatches.length);
+  const samples: number[][] = dispatches.map(() => []);
+  try {
+    for (let run = 0; run < warmup + runs; run++) {
+      const encoder = ctx.device.createCommandEncoder({ label: 'profile' });
+      for (const d of dispatches) encodeDispatches(encoder, [d], d.kernel.name, timer.timestampWrites());
+      const read = timer.resolve(encoder);
+      ctx.device.queue.submit([encoder.finish()]);
+      const ms = await read();
+      if (run >= warmup) ms!.forEach((t, i) => samples[i]!.push(t));
+    }
+  } finally {
+    timer.destroy();
+  }
+  return samples.map((s) => {
+    const sorted = [...s].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  });
 }
