@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { type TensorSpec } from '../src/model/params.ts';
 import { ADAMW_DEFAULTS, adamwStep, appliesWeightDecay, clipCoefficient, gradNorm } from '../src/train/adamw.ts';
 import { lrAt } from '../src/train/schedule.ts';
+import { sumChunk } from '../src/train/gpu-adamw.ts';
+import { SUMSQ_WG } from '../shaders/adamw.ts';
 
 /**
  * A hand-made layout of a few scalars: a 1x2 matrix `w` at 0 (decayed) and a
@@ -115,5 +117,24 @@ describe('learning-rate schedule', () => {
 
   it('starts at lr without warm-up', () => {
     expect(lrAt(0, { ...s, warmupSteps: 0 })).toBe(1e-3);
+  });
+});
+
+describe('the gradient norm\'s chunks (GpuAdamW)', () => {
+  it('are multiples of the workgroup that cover the gradient: at most 8 on a CPU adapter, at most 65,535 and at least 1,024 floats on a GPU', () => {
+    for (const count of [1, 1000, 27_840, 105_000, 1_016_192, 300_000_000]) {
+      for (const cpu of [true, false]) {
+        const chunk = sumChunk(count, cpu);
+        const chunks = Math.ceil(count / chunk);
+        expect(chunk % SUMSQ_WG).toBe(0);
+        expect(chunk).toBeGreaterThanOrEqual(SUMSQ_WG * 16);
+        expect(chunks * chunk).toBeGreaterThanOrEqual(count);
+        expect(chunks).toBeLessThanOrEqual(cpu ? 8 : 65535);
+        // as few floats a chunk as those bounds allow
+        if (chunk > SUMSQ_WG * 16) expect(Math.ceil(count / (chunk - SUMSQ_WG))).toBeGreaterThan(cpu ? 8 : 65535);
+      }
+    }
+    expect(sumChunk(105_000, false)).toBe(1024);
+    expect(Math.ceil(105_000 / sumChunk(105_000, true))).toBe(8);
   });
 });
