@@ -4,7 +4,8 @@
  * of the case, value checks that ran and passed, and a training figure.
  * No timing assertion.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorLine, runCli, tempDir } from './helpers/cli.ts';
@@ -115,5 +116,22 @@ describe('losscape bench', () => {
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatch(/^b 5x5: engine vs PyTorch loop: 3 shared points DISAGREE at 2 point\(s\), first at point 1/);
     expect(valueFailures([{ name: 'a', checks: { naive: good, torchLoop: null, torchBatched: null } }])).toEqual([]);
+  });
+});
+
+describe('the device scripts (scripts/device-bundle.sh, scripts/device-bench.sh)', () => {
+  it('parse, and device-bench.sh refuses to run without the bundle, with one line and exit 2', () => {
+    for (const f of ['scripts/device-bundle.sh', 'scripts/device-bench.sh']) {
+      const r = spawnSync('bash', ['-n', f], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    // a tree of its own, without .device/
+    const root = join(dir, 'device-tree');
+    mkdirSync(join(root, 'scripts'), { recursive: true });
+    copyFileSync('scripts/device-bench.sh', join(root, 'scripts', 'device-bench.sh'));
+    const r = spawnSync('bash', [join(root, 'scripts', 'device-bench.sh')], { encoding: 'utf8', env: { ...process.env, OUT: join(root, 'out') } });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/device-bench: \.device\/losscape-node\.tar\.xz is missing: run bash scripts\/device-bundle\.sh/);
   });
 });
