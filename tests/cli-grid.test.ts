@@ -116,7 +116,7 @@ describe('losscape grid', () => {
     const out = join(dir, 'resumed.safetensors');
     const partial = `${out}.partial`;
     const stopped = runCliWithEnv(['grid', ...GRID_ARGS, '--chunk', '4', '--out', out], { LOSSCAPE_TEST_STOP_AFTER_CHUNKS: '2' });
-    expect(stopped.status).toBe(130);
+    expect(stopped.status, stopped.stderr).toBe(130);
     expect(errorLine(stopped)).toContain('--resume');
     expect(existsSync(out)).toBe(false);
     const p = parseSafetensors(new Uint8Array(readFileSync(partial)), partial);

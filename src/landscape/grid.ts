@@ -156,7 +156,12 @@ export class GridEvaluator {
     const pending: InFlight[] = [];
     let done = 0;
     for (let start = 0; start < total; start += this.chunkPoints) {
-      if (opts.signal?.aborted) throw new DOMException('grid evaluation cancelled', 'AbortError');
+      if (opts.signal?.aborted) {
+        // A chunk may still run: let it finish before the caller frees its buffers or the process
+        // exits (exiting while SwiftShader's threads still run a dispatch can crash the process).
+        if (pending.length > 0) await this.wait(device.queue.onSubmittedWorkDone());
+        throw new DOMException('grid evaluation cancelled', 'AbortError');
+      }
       if (this.ctx.lostReason) throw new GpuError(this.ctx.lostReason);
       const count = Math.min(this.chunkPoints, total - start);
       this.plan.setCoords(coords.subarray(start * 2, (start + count) * 2));
