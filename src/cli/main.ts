@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../model/config.ts';
+import { settleGpu } from '../node/gpu.ts';
 import { register as registerExport } from './export.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerEval } from './eval.ts';
@@ -62,5 +63,6 @@ try {
     process.exitCode = 1;
   }
 }
-// Dawn keeps the event loop alive; leave once the verb is done.
+// Dawn keeps the event loop alive; leave once the verb and the GPU work it queued are done.
+await settleGpu();
 process.exit(process.exitCode ?? 0);

@@ -97,6 +97,28 @@ function calmHostThread(ctx: GpuContext): void {
   }
 }
 
+/**
+ * Waits (up to `timeoutMs`) for the work queued on the process-wide device,
+ * if one was opened: the CLI calls it before `process.exit`, since exiting
+ * while SwiftShader's threads still run a dispatch can end the process by
+ * a signal. A lost device or an error counts as settled.
+ */
+export async function settleGpu(timeoutMs = 10_000): Promise<void> {
+  if (!contextPromise) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const ctx = await contextPromise;
+    await Promise.race([
+      ctx.device.queue.onSubmittedWorkDone(),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
+    ]);
+  } catch {
+    // Nothing to wait for.
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The process-wide GPU context, opened on first use. */
 export function nodeGpu(): Promise<GpuContext> {
   if (!contextPromise) {
