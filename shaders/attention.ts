@@ -12,7 +12,7 @@
  * recomputes the probabilities.
  */
 import { type KernelDef, type BindingDef } from '../src/gpu/kernel.ts';
-import { laneElement } from './common.ts';
+import { laneElement, laneLoads } from './common.ts';
 
 export const ATTN_WG = 64;
 
@@ -97,13 +97,10 @@ function headLanes(HS: number): {
   at: (arr: string, base: string, i: number) => string;
 } {
   const V: 1 | 4 = HS % 4 === 0 ? 4 : 1;
-  const loads = Math.ceil(HS / (4 * V));
-  const rowUnits = HS / V;
   return {
     V,
     unit: V === 4 ? 'vec4f' : 'f32',
-    load: (name, arr, base) => Array.from({ length: loads }, (_, j) =>
-      `    let ${name}${j} = ${arr}[${base} + min(${4 * j}u + lane, ${rowUnits - 1}u)];`).join('\n'),
+    load: (name, arr, base) => laneLoads(name, HS, V, (unit) => `${arr}[${base} + ${unit}]`, '    '),
     at: (arr, base, i) => (V === 4 ? `${arr}[${base} + ${Math.floor(i / 4)}u][${i % 4}]` : `${arr}[${base} + ${i}u]`),
   };
 }

@@ -52,6 +52,17 @@ export function laneElement(name: string, i: number, V: 1 | 4): string {
   return `subgroupBroadcast(${name}${Math.floor(i / (4 * V))}${V === 4 ? `[${i % 4}]` : ''}, ${Math.floor(i / V) % 4}u)`;
 }
 
+/**
+ * The loads that spread a row of n floats over the first 4 lanes of a
+ * subgroup in laneElement's layout, in units of V floats: `let NAMEj =
+ * READ(unit)` for each load j, where unit = min(4j + lane, n/V - 1) indexes
+ * the row's units (lanes past the row's end repeat its last one).
+ */
+export function laneLoads(name: string, n: number, V: 1 | 4, read: (unit: string) => string, indent: string): string {
+  const units = n / V;
+  return Array.from({ length: Math.ceil(n / (4 * V)) }, (_, j) => `${indent}let ${name}${j} = ${read(`min(${4 * j}u + lane, ${units - 1}u)`)};`).join('\n');
+}
+
 /** The number of bindings `weightBindings(mode)` takes. */
 export function weightBindingCount(mode: WeightMode): number {
   return mode === 'plain' ? 1 : 4;

@@ -3,7 +3,7 @@
  * biased variance, two passes over the row for accuracy.
  */
 import { type KernelDef } from '../src/gpu/kernel.ts';
-import { type WeightMode, laneElement, weightBindings, weightSource, weightBindingCount } from './common.ts';
+import { type WeightMode, laneElement, laneLoads, weightBindings, weightSource, weightBindingCount } from './common.ts';
 
 export const LN_WG = 64;
 
@@ -80,12 +80,9 @@ function layerNormSubgroupKernel(o: LayerNormOptions, C: number): KernelDef {
   const bindings = [{ name: 'u', kind: 'uniform' as const }, ...weightBindings(o.mode), { name: 'x', kind: 'read' as const }, { name: 'out', kind: 'readwrite' as const }];
   if (o.saveStats) bindings.push({ name: 'stats', kind: 'readwrite' });
   const V: 1 | 4 = C % 4 === 0 ? 4 : 1;
-  const units = C / V;
-  const loads = Math.ceil(C / (4 * V));
   const cs = [...Array(C).keys()];
-  const form = (name: string, off: string): string => Array.from({ length: loads }, (_, j) => V === 4
-    ? `  let ${name}${j} = w4(${off} / 4u + min(${4 * j}u + lane, ${units - 1}u), ab);`
-    : `  let ${name}${j} = w(${off} + min(${4 * j}u + lane, ${units - 1}u), ab);`).join('\n');
+  const form = (name: string, off: string): string =>
+    laneLoads(name, C, V, (unit) => (V === 4 ? `w4(${off} / 4u + ${unit}, ab)` : `w(${off} + ${unit}, ab)`), '  ');
   return {
     name: `layernorm-subgroup/c${C}/${o.mode}${o.bias ? '' : '/nobias'}${o.saveStats ? '/stats' : ''}`,
     bindings,
