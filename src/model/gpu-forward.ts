@@ -88,7 +88,6 @@ function activationSpecs(layout: ParamLayout, B: number, T: number, keep: boolea
   return specs;
 }
 
-/** Multiply-add FLOPs of one forward's Linear layers (2 per MAC): 2 N (12 L C^2 + V C), N = B T. */
 /**
  * Whether plans on this device run the subgroup kernels of attention and
  * LayerNorm (forward and backward): SwiftShader whose device has subgroups,
@@ -104,6 +103,7 @@ export function subgroupAttention(ctx: GpuContext, B: number, nHead: number, T: 
   return subgroupKernels(ctx) && attentionSubgroupWorkgroups(B, nHead, T) <= ctx.adapter.limits.maxComputeWorkgroupsPerDimension!;
 }
 
+/** Multiply-add FLOPs of one forward's Linear layers (2 per MAC): 2 N (12 L C^2 + V C), N = B T. */
 export function forwardGemmFlops(layout: ParamLayout, B: number, T: number): number {
   const { n_embd: C, n_layer: L, vocab_size: V } = layout.config;
   return 2 * B * T * (12 * L * C * C + V * C);
