@@ -4,7 +4,8 @@ import { nodeGpu } from '../src/node/gpu.ts';
 import { KernelCache } from '../src/gpu/kernel.ts';
 import { paramLayout, initParams } from '../src/model/params.ts';
 import { ForwardPlan } from '../src/model/gpu-forward.ts';
-import { PassTimer } from '../src/gpu/timing.ts';
+import { PassTimer, profileDispatches } from '../src/gpu/timing.ts';
+import { storageBuffer } from '../src/gpu/buffers.ts';
 
 describe('PassTimer', () => {
   it('times forward passes on an adapter with timestamp-query (SwiftShader has it)', async () => {
@@ -32,5 +33,21 @@ describe('PassTimer', () => {
       expect(Number.isFinite(t)).toBe(true);
       expect(t).toBeGreaterThan(0);
     }
+  });
+
+  it('reads timestamps at full resolution, not rounded to Dawn\'s default 65,536 ns', async () => {
+    const ctx = await nodeGpu();
+    expect(ctx.hasTimestamps).toBe(true);
+    const kernel = await new KernelCache(ctx).get({
+      name: 'tiny', bindings: [{ name: 'o', kind: 'readwrite' }],
+      code: '@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(4) fn main(@builtin(global_invocation_id) g: vec3u) { o[g.x] = f32(g.x); }',
+    });
+    const o = storageBuffer(ctx, 'o', 64);
+    const d = { kernel, bindGroup: kernel.bind({ o }), workgroups: [1, 1, 1] as const };
+    const ms = (await profileDispatches(ctx, [d, d, d, d, d, d, d, d], { runs: 1, warmup: 1 }))!;
+    o.destroy();
+    // quantized, every duration would be a whole number of 65,536 ns (most of them 0 for a dispatch this small)
+    const ns = ms.map((t) => Math.round(t * 1e6));
+    expect(ns.some((t) => t % 65536 !== 0)).toBe(true);
   });
 });

@@ -20,9 +20,13 @@ let contextPromise: Promise<GpuContext> | null = null;
  * robustness transform is turned off: every losscape kernel bounds its own
  * indices (clamped loads, guarded stores, tested on odd sizes), and the
  * per-access clamps cost SwiftShader about a third of the GEMM throughput.
+ * And timestamp queries are read at full resolution: Dawn rounds them down
+ * to multiples of 65,536 ns by default (a browser's defence against timing
+ * attacks), which reads a GPU dispatch shorter than that as 0 and would
+ * leave the GEMM tuner and `bench --profile` blind on fast devices.
  * LOSSCAPE_DAWN_FLAGS="" (set, empty) keeps Dawn's defaults.
  */
-export const DEFAULT_DAWN_FLAGS = ['enable-dawn-features=disable_robustness'];
+export const DEFAULT_DAWN_FLAGS = ['enable-dawn-features=disable_robustness', 'disable-dawn-features=timestamp_quantization'];
 
 export function dawnFlags(): string[] {
   const env = process.env.LOSSCAPE_DAWN_FLAGS;
