@@ -17,6 +17,7 @@ import { makeDirections } from '../src/landscape/directions.ts';
 import { GridEvaluator, gridCoords, linspace } from '../src/landscape/grid.ts';
 import { NaiveEvaluator } from '../src/landscape/naive.ts';
 import { type GemmStrategy } from '../shaders/linear.ts';
+import { type GemmChoice } from '../src/model/gemm-tune.ts';
 import { directionsFromSafetensors, directionsToSafetensors, paramsToSafetensors, type TokenBatch, tokensToSafetensors } from '../src/io/formats.ts';
 import { parseSafetensors } from '../src/io/safetensors.ts';
 import { loadModel, loadTokens, readBytes } from '../src/node/files.ts';
@@ -110,6 +111,8 @@ export interface EngineMeasurement {
   chunkPoints: number;
   /** The GEMM strategy the evaluator chose for this grid (shaders/linear.ts gemmFor); the naive loop uses the same. */
   strategy: GemmStrategy;
+  /** Where the evaluator tuned its GEMMs (GPUs, big grids): each layer's choice and the candidates' times; the naive loop tunes too. */
+  tunedGemms: GemmChoice[] | null;
   /** GridEvaluator.create: pipeline compilation and buffers. */
   compileMs: number;
   /** The untimed first chunk of a few points. */
@@ -191,7 +194,7 @@ async function measureEngine(
     const seconds = elapsed(start) / 1000;
     // At most a chunk, and about GPU_CHUNK_SECONDS of work at the rate just measured.
     const gpuChunk = await timeChunk(ctx, grid, coords, Math.max(1, Math.round(GPU_CHUNK_SECONDS * total / seconds)));
-    return { values, m: { points: total, chunkPoints: grid.chunkPoints, strategy: grid.plan.gemmStrategy, compileMs, warmupMs, seconds, pointsPerSecond: total / seconds, gpuChunk } };
+    return { values, m: { points: total, chunkPoints: grid.chunkPoints, strategy: grid.plan.gemmStrategy, tunedGemms: grid.plan.tuned ? grid.plan.gemms : null, compileMs, warmupMs, seconds, pointsPerSecond: total / seconds, gpuChunk } };
   } finally {
     grid.destroy();
   }
@@ -230,11 +233,11 @@ export function spreadIndices(total: number, n: number): number[] {
 
 async function measureNaive(
   ctx: GpuContext, layout: ParamLayout, batch: TokenBatch, weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array },
-  coords: Float32Array, budgetSeconds: number, strategy: GemmStrategy,
+  coords: Float32Array, budgetSeconds: number, gemm: { strategy: GemmStrategy; tune: boolean },
 ): Promise<{ values: Float32Array; m: NaiveMeasurement }> {
   const total = coords.length / 2;
   let start = performance.now();
-  const naive = await NaiveEvaluator.create(ctx, new KernelCache(ctx), layout, batch, weights, { metric: 'ce', strategy });
+  const naive = await NaiveEvaluator.create(ctx, new KernelCache(ctx), layout, batch, weights, { metric: 'ce', ...gemm });
   const compileMs = elapsed(start);
   try {
     start = performance.now();
@@ -252,6 +255,15 @@ async function measureNaive(
 }
 
 const rate = (r: { pointsPerSecond: number } | null | undefined): number | null => r?.pointsPerSecond ?? null;
+
+/** One tuned layer in a line: `c_attn.weight: tiled/.../4x4/16x16/bk16 0.120 ms (slab 0.310, register 0.95, ...)`. */
+export function describeTuning(g: GemmChoice): string {
+  const short = (kernel: string): string => kernel.replace(/^linear\//, '');
+  const [best, ...rest] = g.trials;
+  if (!best) return `${g.weight}: ${short(g.kernel)}`;
+  return `${g.weight}: ${short(best.kernel)} ${best.ms.toFixed(3)} ms`
+    + (rest.length ? ` (then ${rest.map((t) => `${short(t.kernel)} ${t.ms.toFixed(3)}`).join(', ')})` : '');
+}
 
 export function describeCheck(what: string, c: LossComparison): string {
   const verdict = c.ok ? 'agree' : `DISAGREE at ${c.mismatches.length} point(s), first at point ${c.mismatches[0]}`;
@@ -272,12 +284,13 @@ export async function runGridCase(o: GridCaseOptions): Promise<GridCaseResult> {
   log(`${name}: engine, ${nx * ny} points`);
   const engine = await measureEngine(ctx, loaded.layout, batch, weights, coords);
   const e = engine.m;
-  log(`${name}: engine (${e.strategy} GEMM) compile ${(e.compileMs / 1000).toFixed(1)} s, ${e.points} points in ${e.seconds.toFixed(1)} s = ${e.pointsPerSecond.toFixed(1)} pt/s`
+  log(`${name}: engine (${e.tunedGemms ? 'tuned' : e.strategy} GEMM) compile ${(e.compileMs / 1000).toFixed(1)} s, ${e.points} points in ${e.seconds.toFixed(1)} s = ${e.pointsPerSecond.toFixed(1)} pt/s`
     + (e.gpuChunk ? ` (kernels alone ${e.gpuChunk.pointsPerSecond.toFixed(1)} pt/s)` : ''));
+  for (const g of e.tunedGemms ?? []) log(`${name}:   ${describeTuning(g)}`);
 
   log(`${name}: naive WebGPU loop, sampled for ~${o.naiveSeconds} s`);
   // The GEMM the engine chose for this grid: the two differ in the loop, not in the kernels.
-  const naiveRun = await measureNaive(ctx, loaded.layout, batch, weights, coords, o.naiveSeconds, engine.m.strategy);
+  const naiveRun = await measureNaive(ctx, loaded.layout, batch, weights, coords, o.naiveSeconds, { strategy: e.strategy, tune: e.tunedGemms !== null });
   const naive = naiveRun.m;
   const checks: ValueChecks = {
     naive: compareLosses(naive.indices.map((k) => engine.values[k]!), naiveRun.values), torchLoop: null, torchBatched: null,

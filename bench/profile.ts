@@ -39,8 +39,8 @@ export interface PlanProfile {
   /** All dispatches together, ms. */
   totalMs: number;
   dispatches: number;
-  /** The GEMM the plan ran. */
-  gemm: GemmStrategy;
+  /** The GEMM the plan ran; `tuned` where each layer's was chosen by timing (GPUs), the kernels' names saying which. */
+  gemm: GemmStrategy | 'tuned';
 }
 
 export interface ModelProfile {
@@ -64,7 +64,7 @@ export function byKernel(dispatches: readonly Dispatch[], ms: readonly number[])
   return [...out.values()].sort((a, b) => b.ms - a.ms);
 }
 
-async function profilePlan(ctx: GpuContext, dispatches: readonly Dispatch[], gemm: GemmStrategy, runs: number): Promise<PlanProfile> {
+async function profilePlan(ctx: GpuContext, dispatches: readonly Dispatch[], gemm: PlanProfile['gemm'], runs: number): Promise<PlanProfile> {
   const ms = await profileDispatches(ctx, dispatches, { runs });
   if (!ms) throw new GpuError('bench --profile needs GPU timestamps (the adapter has no timestamp-query)');
   const kernels = byKernel(dispatches, ms);
@@ -78,7 +78,7 @@ export async function profileModel(
   const log = o.log ?? (() => {});
   const layout = paramLayout(m.config);
   const { B, T } = m;
-  const strategy = gemmFor(ctx.adapter, Infinity).strategy;
+  const { strategy, tune } = gemmFor(ctx.adapter, Infinity);
   const kernels = new KernelCache(ctx);
   const rng = new Rng(1);
   // Seeded random tokens: the time does not depend on the data.
@@ -86,9 +86,9 @@ export async function profileModel(
   const batch = { B, T, idx: tokens(), targets: tokens(), mask: null };
   const theta = initParams(layout, 1);
 
-  log(`${m.name}: compiling the grid plan (${strategy} GEMM)`);
+  log(`${m.name}: compiling the grid plan (${tune ? 'tuned' : strategy} GEMM)`);
   const grid = await ForwardPlan.create(ctx, kernels, layout, {
-    mode: 'perturbed', points: PROFILE_POINTS, B, T, metric: 'ce', keepActivations: false, strategy,
+    mode: 'perturbed', points: PROFILE_POINTS, B, T, metric: 'ce', keepActivations: false, strategy, tune,
   });
   let gridProfile: PlanProfile;
   try {
@@ -99,7 +99,7 @@ export async function profileModel(
     grid.setCoords(Float32Array.from({ length: 2 * PROFILE_POINTS }, () => 2 * rng.uniform() - 1));
     grid.prepare();
     log(`${m.name}: timing a chunk of ${PROFILE_POINTS} points, ${runs} runs`);
-    gridProfile = await profilePlan(ctx, grid.dispatches, grid.gemmStrategy, runs);
+    gridProfile = await profilePlan(ctx, grid.dispatches, grid.tuned ? 'tuned' : grid.gemmStrategy, runs);
   } finally {
     grid.destroy();
   }

@@ -56,6 +56,8 @@ export interface GemmTile {
   /** Workgroup size in columns and rows of invocations. */
   WX: number;
   WY: number;
+  /** in_features per staged step (`tiled` only; default TILED_BK). */
+  BK?: number;
 }
 
 export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
@@ -73,10 +75,42 @@ export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
  * where the device has subgroups (createContext asks for them whenever the
  * adapter offers them), `bcast` where not.
  */
-export function gemmFor(adapter: { isFallback: boolean; features?: readonly string[] }, workFlops = 0): { strategy: GemmStrategy; tile: GemmTile } {
-  if (!adapter.isFallback) return { strategy: 'slab', tile: DEFAULT_TILE };
+export function gemmFor(adapter: { isFallback: boolean; features?: readonly string[] }, workFlops = 0): { strategy: GemmStrategy; tile: GemmTile; tune: boolean } {
+  if (!adapter.isFallback) return { strategy: 'slab', tile: DEFAULT_TILE, tune: workFlops >= TUNE_MIN_FLOPS };
   const big = adapter.features?.includes('subgroups') ? 'subgroup' : 'bcast';
-  return { strategy: workFlops >= BCAST_MIN_FLOPS ? big : 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 } };
+  return { strategy: workFlops >= BCAST_MIN_FLOPS ? big : 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 }, tune: false };
+}
+
+/**
+ * On GPUs, jobs of at least this many GEMM FLOPs (a 100x100 grid of issue
+ * 6's reference model) have each Linear layer's GEMM chosen by timing the
+ * candidates on the device (ForwardPlanOptions.tune, gemmCandidates): about
+ * 7 pipelines per distinct layer shape, a fraction of a second on a GPU.
+ * CPU adapters never tune: SwiftShader compiles an unrolled GEMM in seconds,
+ * and its best shapes are known (above).
+ */
+export const TUNE_MIN_FLOPS = 1e12;
+
+/**
+ * What a GPU's tuner tries for one Linear layer, `base` giving the layer
+ * (mode, in_features, bias, activation, ...): `slab` with the default tile
+ * where its slab fits in `workgroupBytes`, `register` with the default tile,
+ * and `tiled` with each of `tiles` that fits.
+ */
+export function gemmCandidates(
+  base: Omit<LinearOptions, 'strategy' | 'tile'>, workgroupBytes: number, tiles: readonly GemmTile[] = TILED_CANDIDATES,
+): LinearOptions[] {
+  const out: LinearOptions[] = [];
+  if (slabBytes(DEFAULT_TILE, base.inDim) <= workgroupBytes) out.push({ ...base, strategy: 'slab', tile: DEFAULT_TILE });
+  out.push({ ...base, strategy: 'register', tile: DEFAULT_TILE });
+  for (const tile of tiles) if (tiledBytes(tile) <= workgroupBytes) out.push({ ...base, strategy: 'tiled', tile });
+  return out;
+}
+
+/** The forward Linear kernel of any strategy (`outDim` sizes the unrolled `bcast` and `subgroup` kernels). */
+export function forwardLinearKernel(lin: LinearOptions, outDim: number): KernelDef {
+  if (isBcast(lin.strategy)) return bcastLinearKernel({ ...lin, outDim });
+  return lin.strategy === 'tiled' ? tiledLinearKernel(lin) : linearKernel(lin);
 }
 
 /**
@@ -88,7 +122,7 @@ export function gemmFor(adapter: { isFallback: boolean; features?: readonly stri
  */
 export const BCAST_MIN_FLOPS = 2e10;
 
-export type GemmStrategy = 'register' | 'slab' | 'bcast' | 'subgroup';
+export type GemmStrategy = 'register' | 'slab' | 'tiled' | 'bcast' | 'subgroup';
 
 /** The strategies that run `bcastLinearKernel`. */
 export function isBcast(strategy: GemmStrategy): strategy is 'bcast' | 'subgroup' {
@@ -252,6 +286,138 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let ab = pointCoords(p);
   let col0 = (wg.x * ${WX}u + lid.x) * ${TN}u;
 ${slab ? '' : `  let row0 = (wg.y * ${WY}u + lid.y) * ${TM}u;`}
+${body.join('\n')}
+}
+`,
+  };
+}
+
+// ---------------------------------------------------------------- tiled
+
+/** in_features per step of the `tiled` GEMM (GemmTile.BK's default). */
+export const TILED_BK = 16;
+
+/**
+ * The `tiled` GEMM's tile sizes for GPUs, tried by the tuner (tuneGemm in
+ * src/model/gemm-tune.ts) on each layer of a big job: rows x columns per
+ * workgroup of 64-256 invocations, 16-64 outputs per invocation.
+ */
+export const TILED_CANDIDATES: readonly GemmTile[] = [
+  { TM: 4, TN: 4, WX: 16, WY: 16 },
+  { TM: 8, TN: 4, WX: 16, WY: 8 },
+  { TM: 4, TN: 8, WX: 8, WY: 16 },
+  { TM: 8, TN: 8, WX: 8, WY: 8 },
+  { TM: 8, TN: 8, WX: 16, WY: 16 },
+  { TM: 4, TN: 4, WX: 8, WY: 8 },
+];
+
+/** Bytes of workgroup memory the `tiled` strategy needs: a step of BK in_features of both tiles. */
+export function tiledBytes(tile: GemmTile): number {
+  return (tile.BK ?? TILED_BK) * (tile.WY * tile.TM + tile.WX * tile.TN) * 4;
+}
+
+/**
+ * linear (tiled): the same product as `linearKernel`, the classic shape of a
+ * GPU SGEMM. Workgroup (cx, ry, p) computes a block of BM = WY*TM rows by
+ * BN = WX*TN columns of point p. Per step of BK in_features it stages the
+ * block's inputs and its perturbed weights (formed once per block and step)
+ * in workgroup memory, both transposed to [k][row] and [k][column], behind a
+ * barrier; then every invocation multiplies them into its TM x TN outputs
+ * from vec4 reads: rows ty*4 + g*WY*4 .. +3 (g < TM/4) and columns
+ * tx*4 + g*WX*4 .. +3 (g < TN/4), so that neighbouring invocations read
+ * neighbouring vec4s of a row of the tile (no bank conflicts) and write
+ * neighbouring columns of the output. Inputs and weights past in_features
+ * are zero; rows and columns past the ends are clamped on load and not
+ * stored. TM and TN are multiples of 4.
+ * bindings: u {rows, inDim, outDim, wOff, bOff}, weights, inp ([P][rows][inDim],
+ *           vec4 when o.vec4), resid (when resid), pre (when savePre), out
+ * dispatch: linearWorkgroups(o, rows, outDim, points) = (ceil(outDim / BN), ceil(rows / BM), points)
+ */
+export function tiledLinearKernel(o: LinearOptions): KernelDef {
+  const { TM, TN, WX, WY } = o.tile;
+  const BK = o.tile.BK ?? TILED_BK;
+  if (TM % 4 !== 0 || TN % 4 !== 0 || BK % 4 !== 0) throw new Error(`tiledLinearKernel: TM ${TM}, TN ${TN} and BK ${BK} must be multiples of 4`);
+  const BM = WY * TM;
+  const BN = WX * TN;
+  const threads = WX * WY;
+  const V = o.vec4 ? 4 : 1;
+  const { bindings, decls } = linearBindings(o, o.vec4 ? 'vec4f' : 'f32');
+  const gm = [...Array(TM / 4).keys()];
+  const gn = [...Array(TN / 4).keys()];
+  const lanes = [0, 1, 2, 3];
+
+  // One operand's tile: R rows (tokens, or weight rows = output columns) by
+  // BK in_features, loaded in units of V along k and stored transposed.
+  const stage = (tile: string, R: number, read: (row: string, unit: string) => string, lastRow: string): string[] => {
+    const units = (R * BK) / V;
+    const lines = [`    for (var e = li; e < ${units}u; e += ${threads}u) {`];
+    lines.push(`      let r = e / ${BK / V}u;`);
+    lines.push(`      let k = k0 + (e % ${BK / V}u) * ${V}u;`);
+    lines.push(`      let v = select(${V === 4 ? 'vec4f(0.0)' : '0.0'}, ${read(`min(${lastRow}, r)`, V === 4 ? 'min(k, u.inDim - 4u) / 4u' : 'min(k, u.inDim - 1u)')}, k < u.inDim);`);
+    if (V === 4) {
+      for (const c of lanes) lines.push(`      ${tile}[((k - k0 + ${c}u) * ${R}u + r) / 4u][r % 4u] = v[${c}];`);
+    } else {
+      lines.push(`      ${tile}[((k - k0) * ${R}u + r) / 4u][r % 4u] = v;`);
+    }
+    lines.push('    }');
+    return lines;
+  };
+  const kUnits = o.vec4 ? 'u.inDim / 4u' : 'u.inDim';
+  const body: string[] = [];
+  for (const i of gm) for (const r of lanes) for (const j of gn) body.push(`  var a${i}_${r}_${j} = vec4f(0.0);`);
+  body.push(`  for (var k0 = 0u; k0 < u.inDim; k0 += ${BK}u) {`);
+  body.push(...stage('xs', BM, (row, unit) => `inp[(p * u.rows + m0 + ${row}) * ${kUnits} + ${unit}]`, 'u.rows - 1u - m0'));
+  body.push(...stage('ws', BN, (row, unit) => `${o.vec4 ? 'w4' : 'w'}(${o.vec4 ? 'u.wOff / 4u' : 'u.wOff'} + (n0 + ${row}) * ${kUnits} + ${unit}, ab)`, 'u.outDim - 1u - n0'));
+  body.push('    workgroupBarrier();');
+  body.push(`    for (var kk = 0u; kk < ${BK}u; kk++) {`);
+  for (const i of gm) body.push(`      let x${i} = xs[kk * ${BM / 4}u + ${i * WY}u + lid.y];`);
+  for (const j of gn) body.push(`      let w${j} = ws[kk * ${BN / 4}u + ${j * WX}u + lid.x];`);
+  for (const i of gm) for (const r of lanes) for (const j of gn) body.push(`      a${i}_${r}_${j} = fma(vec4f(x${i}[${r}]), w${j}, a${i}_${r}_${j});`);
+  body.push('    }');
+  body.push('    workgroupBarrier();');
+  body.push('  }');
+  for (const i of gm) {
+    for (const r of lanes) {
+      body.push(`  { let row = m0 + ${i * WY * 4 + r}u + lid.y * 4u;`);
+      body.push('    if (row < u.rows) {');
+      body.push('      let ob = (p * u.rows + row) * u.outDim;');
+      for (const j of gn) {
+        for (const c of lanes) {
+          body.push(`      { let col = n0 + ${j * WX * 4 + c}u + lid.x * 4u;`);
+          body.push('        if (col < u.outDim) {');
+          body.push(`          var s = a${i}_${r}_${j}[${c}]${o.bias ? ' + w(u.bOff + col, ab)' : ''};`);
+          if (o.savePre) body.push('          pre[ob + col] = s;');
+          if (o.act) body.push(`          s = ${activationFn(o.act)}(s);`);
+          if (o.resid) body.push('          s += resid[ob + col];');
+          body.push('          out[ob + col] = s;');
+          body.push('        }');
+          body.push('      }');
+        }
+      }
+      body.push('    }');
+      body.push('  }');
+    }
+  }
+
+  const tag = `tiled/${o.mode}/${o.vec4 ? 'v4' : 's'}/${TM}x${TN}/${WX}x${WY}/bk${BK}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+  return {
+    name: `linear/${tag}`,
+    bindings,
+    code: /* wgsl */ `
+struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${weightSource(o.mode, 1, o.vec4)}
+${decls.join('\n')}
+${o.act ? GELU_WGSL : ''}
+var<workgroup> xs: array<vec4f, ${(BK * BM) / 4}>;
+var<workgroup> ws: array<vec4f, ${(BK * BN) / 4}>;
+
+@compute @workgroup_size(${WX}, ${WY}, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let p = wg.z;
+  let ab = pointCoords(p);
+  let m0 = wg.y * ${BM}u;
+  let n0 = wg.x * ${BN}u;
 ${body.join('\n')}
 }
 `,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/model/config.ts';
 import { compareLosses, gridPointFlops, gridRatios, gridTable, meetsTargets, profileTable, TARGETS, trainFlopsPerToken } from '../bench/report.ts';
 import { byKernel } from '../bench/profile.ts';
+import { describeTuning } from '../bench/harness.ts';
 import { type Dispatch } from '../src/gpu/kernel.ts';
 
 const cfg = (o: Record<string, unknown>) => parseConfig({ block_size: 32, bias: true, ...o });
@@ -66,5 +67,19 @@ describe('bench --profile tables', () => {
     expect(lines[3]).toMatch(/^ln\s+2\s+2\.000\s+25\.0%$/);
     expect(lines.at(-1)).toMatch(/^all\s+4\s+8\.000\s+100\.0%$/);
     expect(() => byKernel([d('ln')], [1, 2])).toThrow(/2 times for 1 dispatches/);
+  });
+});
+
+describe('bench: a tuned layer in one line', () => {
+  it('names the winner and every other candidate with its time, fastest first', () => {
+    const g = {
+      weight: 'transformer.h.0.attn.c_attn.weight', kernel: 'linear/tiled/perturbed/v4/4x4/16x16/bk16/b',
+      trials: [
+        { kernel: 'linear/tiled/perturbed/v4/4x4/16x16/bk16/b', ms: 0.1234 },
+        { kernel: 'linear/slab/k64/perturbed/v4/4x4/8x8/b', ms: 0.31 },
+      ],
+    };
+    expect(describeTuning(g)).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b 0.123 ms (then slab/k64/perturbed/v4/4x4/8x8/b 0.310)');
+    expect(describeTuning({ ...g, trials: [] })).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b');
   });
 });

@@ -100,6 +100,8 @@ describe('losscape grid', () => {
     shards.forEach((out, k) => {
       const s = summary(runCli(['grid', ...GRID_ARGS, '--shard', `${k}/3`, '--chunk', '3', '--out', out, '--json']));
       expect(s.points).toBe([6, 7, 7][k]);
+      // a few points on SwiftShader: the GEMM that compiles fastest, not tuned
+      expect(s.gemm).toBe('register');
     });
     const merged = join(dir, 'merged.safetensors');
     expect(runCli(['merge', shards[2]!, shards[0]!, shards[1]!, '--out', merged]).status).toBe(0);

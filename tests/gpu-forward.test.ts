@@ -60,6 +60,8 @@ const CASES: Array<[string, Partial<GPTConfig>, number, number, GemmStrategy]> =
   ['untied, bias false, gelu_tanh', { tie_embeddings: false, bias: false, activation: 'gelu_tanh' }, 3, 13, 'register'],
   ['C30 h5 (in_features not a multiple of 4), V37 T7', { n_embd: 30, n_head: 5 }, 2, 7, 'register'],
   ['C30 h5 (in_features not a multiple of 4), V37 T7, slab GEMM', { n_embd: 30, n_head: 5 }, 2, 7, 'slab'],
+  ['odd C48 h3 V37 T13, 3 layers, tiled GEMM', { n_layer: 3 }, 2, 13, 'tiled'],
+  ['C30 h5 (in_features not a multiple of 4), V37 T7, tiled GEMM', { n_embd: 30, n_head: 5 }, 2, 7, 'tiled'],
   // bcast: the MLP projections reduce in several zero-padded passes (C64: 256 = 3 x 88 - 8, C48: 192 = 2 x 96).
   ['friendly C64 h4 V64 T16, bcast GEMM', { n_embd: 64, n_head: 4, vocab_size: 64, block_size: 16 }, 2, 16, 'bcast'],
   ['odd C48 h3 V37 T13, 3 layers, bcast GEMM', { n_layer: 3 }, 2, 13, 'bcast'],
@@ -96,4 +98,54 @@ describe('WGSL forward vs TypeScript reference', () => {
       expect(Math.abs(ref.loss - Math.log(cfg.vocab_size))).toBeGreaterThan(0.05);
     });
   }
+});
+
+describe('a tuned forward (the GEMM of each layer chosen by timing, as on GPUs)', () => {
+  it('times every candidate on every Linear layer, runs the fastest, and still equals the reference', async () => {
+    const ctx = await nodeGpu();
+    const cfg = config({ n_layer: 1 });
+    const layout = paramLayout(cfg);
+    const params = randomParams(cfg, 3);
+    const [B, T] = [2, 13];
+    const idx = randomTokens(B * T, cfg.vocab_size, 4);
+    const targets = randomTokens(B * T, cfg.vocab_size, 5);
+    const ref = forward(layout, params, idx, targets, B, T);
+    const tuneTiles = [{ TM: 4, TN: 4, WX: 8, WY: 8 }, { TM: 8, TN: 4, WX: 4, WY: 8 }];
+    const kernels = new KernelCache(ctx);
+    const opts = { mode: 'plain' as const, points: 1, B, T, metric: 'ce' as const, keepActivations: false, tune: true, tuneTiles };
+    const plan = await ForwardPlan.create(ctx, kernels, layout, opts);
+    expect(plan.tuned).toBe(true);
+    // c_attn, attention projection, c_fc, MLP projection, output head
+    expect(plan.gemms.map((g) => g.weight)).toEqual([
+      'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.attn.c_proj.weight', 'transformer.h.0.mlp.c_fc.weight',
+      'transformer.h.0.mlp.c_proj.weight', 'transformer.wte.weight',
+    ]);
+    for (const g of plan.gemms) {
+      // slab (its 32 weight rows of 48 or 192 in_features fit in SwiftShader's 32 KiB), register, 2 tiled
+      expect(g.trials.length).toBe(2 + tuneTiles.length);
+      expect(g.kernel).toBe(g.trials[0]!.kernel);
+      for (let i = 1; i < g.trials.length; i++) expect(g.trials[i]!.ms).toBeGreaterThanOrEqual(g.trials[i - 1]!.ms);
+      expect(g.trials.every((t) => t.ms > 0)).toBe(true);
+      expect(g.trials.filter((t) => t.kernel.startsWith('linear/tiled/')).length).toBe(2);
+    }
+    plan.setParams(params);
+    plan.setBatch({ B, T, idx, targets, mask: null });
+    const enc = ctx.device.createCommandEncoder();
+    plan.encode(enc);
+    ctx.device.queue.submit([enc.finish()]);
+    const loss = (await readFloats(ctx, plan.output, 0, 1))[0]!;
+    plan.destroy();
+    expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
+
+    // the same shapes again: the device remembers the timings instead of tuning twice
+    const again = await ForwardPlan.create(ctx, kernels, layout, opts);
+    expect(again.gemms).toEqual(plan.gemms);
+    again.destroy();
+    // an explicit strategy is not tuned
+    const { tune: _, ...untuned } = opts;
+    const fixed = await ForwardPlan.create(ctx, kernels, layout, { ...untuned, strategy: 'tiled' });
+    expect(fixed.tuned).toBe(false);
+    expect(fixed.gemms.every((g) => g.trials.length === 0 && g.kernel.startsWith('linear/tiled/'))).toBe(true);
+    fixed.destroy();
+  });
 });

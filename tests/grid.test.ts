@@ -45,7 +45,7 @@ function referenceAt(s: ReturnType<typeof setup>, a: number, b: number, metricMa
 }
 
 describe('batched grid evaluation', () => {
-  for (const strategy of ['register', 'slab', 'bcast', 'subgroup'] as const) {
+  for (const strategy of ['register', 'slab', 'tiled', 'bcast', 'subgroup'] as const) {
   it(`equals the reference on a 7x5 grid over alpha -0.5..1, beta -1..0.25, in chunks of 4 points (${strategy} GEMM)`, async () => {
     const ctx = await nodeGpu();
     const s = setup();

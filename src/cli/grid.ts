@@ -319,6 +319,7 @@ export async function runPlaneJob(job: PlaneJob, flags: JobFlags): Promise<void>
   };
   if (withPath && job.path) await addPath(grid, job, job.path, evaluator, ctx, kernels);
   if (withPath && job.frames) await addFramePath(grid, job, job.frames, evaluator, frameCentre, ctx, kernels);
+  const gemm = evaluator.plan.tuned ? 'tuned' : evaluator.plan.gemmStrategy;
   evaluator.destroy();
 
   if (flags.shard) {
@@ -335,7 +336,7 @@ export async function runPlaneJob(job: PlaneJob, flags: JobFlags): Promise<void>
     out: flags.out, nx, ny, frames, points: share.count, total_points: points, resumed_points: resumedPoints,
     ...(flags.shard ? { shard: `${flags.shard.index}/${flags.shard.count}`, shard_start: share.start } : {}),
     min, max, non_finite: nonFinite, seconds, points_per_second: seconds > 0 ? evaluated / seconds : null,
-    path: grid.path ? grid.path.length / 2 : 0, adapter, fingerprint,
+    path: grid.path ? grid.path.length / 2 : 0, adapter, gemm, fingerprint,
   };
   if (flags.json) {
     console.log(JSON.stringify(summary));

@@ -48,11 +48,12 @@ export class NaiveEvaluator {
 
   static async create(
     ctx: GpuContext, kernels: KernelCache, layout: ParamLayout, batch: ForwardBatch,
-    weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array }, opts: { metric: Metric; strategy?: GemmStrategy },
+    weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array }, opts: { metric: Metric; strategy?: GemmStrategy; tune?: boolean },
   ): Promise<NaiveEvaluator> {
     const plan = await ForwardPlan.create(ctx, kernels, layout, {
       mode: 'plain', points: 1, B: batch.B, T: batch.T, metric: opts.metric, keepActivations: false,
       ...(opts.strategy ? { strategy: opts.strategy } : {}),
+      ...(opts.tune !== undefined ? { tune: opts.tune } : {}),
     });
     plan.setBatch(batch);
     return new NaiveEvaluator(ctx, plan, weights.centre, weights.d1, weights.d2);

@@ -22,8 +22,9 @@ import { type WeightMode } from '../../shaders/common.ts';
 import { embeddingKernel, EMBED_WG } from '../../shaders/embedding.ts';
 import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
 import {
-  type GemmStrategy, type GemmTile, type LinearOptions, bcastLinearKernel, gemmFor, isBcast, linearKernel, linearWorkgroups, slabBytes,
+  type GemmStrategy, type GemmTile, type LinearOptions, TILED_CANDIDATES, forwardLinearKernel, gemmCandidates, gemmFor, linearWorkgroups, slabBytes,
 } from '../../shaders/linear.ts';
+import { type GemmChoice, fastestDispatch } from './gemm-tune.ts';
 import { attentionKernel, attentionSubgroupKernel, attentionSubgroupWorkgroups, ATTN_WG } from '../../shaders/attention.ts';
 import { type Metric, tokenLossKernel, reduceMeanKernel, LOSS_WG } from '../../shaders/loss.ts';
 import { type Activation } from './config.ts';
@@ -50,6 +51,15 @@ export interface ForwardPlanOptions {
   workFlops?: number;
   /** GEMM strategy (see shaders/linear.ts; default gemmFor(adapter, workFlops)); `slab` falls back to `register` where the slab does not fit, `subgroup` to `bcast` on a device without subgroups. */
   strategy?: GemmStrategy;
+  /**
+   * Time the GEMM candidates (gemmCandidates) on each Linear layer and keep
+   * the fastest (src/model/gemm-tune.ts); needs timestamp-query, else the
+   * strategy above runs. Default: gemmFor's choice (GPUs, big jobs) when no
+   * strategy is given.
+   */
+  tune?: boolean;
+  /** The `tiled` tiles a tuned plan tries (default TILED_CANDIDATES). */
+  tuneTiles?: readonly GemmTile[];
 }
 
 interface ActivationSpec {
@@ -137,11 +147,18 @@ export class ForwardPlan {
   /** Activation buffers by name (`x.0`, `ln1.0`, `qkv.0`, ..., `logits`, `value`); shared ones appear under several names. */
   readonly activations = new Map<string, GPUBuffer>();
   readonly dispatches: Dispatch[] = [];
+  /** The GEMM of each Linear layer, in order, with the tuner's timings where it ran. */
+  readonly gemms: GemmChoice[] = [];
   private readonly owned: GPUBuffer[] = [];
   private reduceUniform!: GPUBuffer;
   private maskWeight = 1;
 
   /** The GEMM the plan runs: options.strategy, `subgroup` falling back to `bcast` on a device without subgroups (`slab` may still fall back to `register` layer by layer). */
+  /** Whether the plan's Linear layers had their GEMMs chosen by timing (options.tune on a device with timestamp-query). */
+  get tuned(): boolean {
+    return this.options.tune && this.ctx.hasTimestamps;
+  }
+
   get gemmStrategy(): GemmStrategy {
     const wanted = this.options.strategy;
     return wanted === 'subgroup' && !this.ctx.device.features.has('subgroups') ? 'bcast' : wanted;
@@ -187,7 +204,10 @@ export class ForwardPlan {
     const cfg = layout.config;
     if (opts.T > cfg.block_size) throw new GpuError(`forward: sequence length ${opts.T} exceeds block_size ${cfg.block_size}`);
     if (opts.mode === 'plain' && opts.points !== 1) throw new GpuError('forward: plain mode evaluates exactly one point');
-    const plan = new ForwardPlan(ctx, layout, { ...gemmFor(ctx.adapter, opts.workFlops), workFlops: 0, ...opts });
+    const auto = gemmFor(ctx.adapter, opts.workFlops);
+    const plan = new ForwardPlan(ctx, layout, {
+      ...auto, tune: auto.tune && opts.strategy === undefined, tuneTiles: TILED_CANDIDATES, workFlops: 0, ...opts,
+    });
     await plan.record(kernels);
     return plan;
   }
@@ -235,19 +255,37 @@ export class ForwardPlan {
       inName: string, outName: string, inDim: number, outDim: number, weightName: string, biasName: string | null,
       extra: { act?: Activation; resid?: string; pre?: string },
     ): Promise<void> => {
-      const wanted = this.gemmStrategy;
-      const strategy = wanted === 'slab' && slabBytes(tile, inDim) > ctx.adapter.limits.maxComputeWorkgroupStorageSize! ? 'register' : wanted;
-      const lin: LinearOptions = {
-        mode, strategy, inDim, tile, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
+      const base = {
+        mode, inDim, vec4: inDim % 4 === 0, bias: biasName !== null, act: extra.act ?? null,
         resid: extra.resid !== undefined, savePre: extra.pre !== undefined,
       };
-      const k = await kernels.get(isBcast(strategy) ? bcastLinearKernel({ ...lin, outDim }) : linearKernel(lin));
+      const workgroupBytes = ctx.adapter.limits.maxComputeWorkgroupStorageSize!;
+      const wanted = this.gemmStrategy;
+      const strategy = wanted === 'slab' && slabBytes(tile, inDim) > workgroupBytes ? 'register' : wanted;
+      const options: LinearOptions[] = this.tuned ? gemmCandidates(base, workgroupBytes, this.options.tuneTiles) : [{ ...base, strategy, tile }];
       const bufs: Record<string, GPUBuffer> = { ...W, inp: this.act(inName), out: this.act(outName) };
       if (extra.resid) bufs.resid = this.act(extra.resid);
       if (extra.pre) bufs.pre = this.act(extra.pre);
-      const workgroups = linearWorkgroups(lin, N, outDim, points);
-      const rowsPer = Math.ceil(N / workgroups[1]);
-      push(k, [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, rowsPer, 0], bufs, workgroups, weightName);
+      const made = await Promise.all(options.map(async (lin) => {
+        const workgroups = linearWorkgroups(lin, N, outDim, points);
+        const words = [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, Math.ceil(N / workgroups[1]), 0];
+        return { kernel: await kernels.get(forwardLinearKernel(lin, outDim)), words, workgroups };
+      }));
+      let pick = 0;
+      let trials: GemmChoice['trials'] = [];
+      if (made.length > 1) {
+        const uniforms = made.map((m) => uniformBuffer(ctx, `${weightName} tuning uniforms`, new Uint32Array(m.words)));
+        try {
+          const candidates = made.map((m, i) => ({ kernel: m.kernel, bindGroup: m.kernel.bind({ u: uniforms[i]!, ...bufs }, `${weightName} tuning`), workgroups: m.workgroups }));
+          const best = await fastestDispatch(ctx, JSON.stringify({ ...base, N, outDim, points }), candidates);
+          if (best) ({ index: pick, trials } = best);
+        } finally {
+          for (const u of uniforms) u.destroy();
+        }
+      }
+      const m = made[pick]!;
+      push(m.kernel, m.words, bufs, m.workgroups, weightName);
+      this.gemms.push({ weight: weightName, kernel: m.kernel.name, trials });
     };
     const sgAttn = subgroupAttention(ctx, B, cfg.n_head, T);
     const attn = await kernels.get(sgAttn ? attentionSubgroupKernel(C / cfg.n_head, keep) : attentionKernel(C / cfg.n_head, keep));
