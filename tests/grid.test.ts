@@ -10,7 +10,10 @@ import { readFloats } from '../src/gpu/buffers.ts';
 import { type GPTConfig } from '../src/model/config.ts';
 import { initParams, paramLayout } from '../src/model/params.ts';
 import { forward } from '../src/model/reference.ts';
-import { GridEvaluator, gridCoords, linspace } from '../src/landscape/grid.ts';
+import {
+  DEFAULT_MEMORY_BUDGET, GPU_MEMORY_BUDGET, GridEvaluator, chooseChunkPoints, defaultMemoryBudget, gridCoords, linspace,
+} from '../src/landscape/grid.ts';
+import { forwardBytesPerPoint } from '../src/model/gpu-forward.ts';
 import { Rng } from '../src/util/rng.ts';
 import { randomPlane } from './helpers/runs.ts';
 
@@ -101,5 +104,30 @@ describe('batched grid evaluation', () => {
     grid.destroy();
     expect(Math.abs(values[0]! - referenceAt(s, 0.3, -0.7, mask)) / values[0]!).toBeLessThan(2e-5);
     expect(Math.abs(values[1]! - referenceAt(s, -0.2, 0.1, mask)) / values[1]!).toBeLessThan(2e-5);
+  });
+});
+
+describe('chunk size', () => {
+  const adapter = (isFallback: boolean, binding: number) => ({
+    adapter: {
+      vendor: '', architecture: '', device: '', description: '', isFallback, features: [],
+      limits: { maxStorageBufferBindingSize: binding, maxBufferSize: 2 * binding, maxComputeWorkgroupsPerDimension: 65535 },
+    },
+  });
+  const { total, largest } = forwardBytesPerPoint(layout, B, T, false);
+
+  it('fills 256 MiB of activations on CPU adapters and 1 GiB on GPUs, by default', () => {
+    expect(defaultMemoryBudget({ isFallback: true })).toBe(DEFAULT_MEMORY_BUDGET);
+    expect(defaultMemoryBudget({ isFallback: false })).toBe(GPU_MEMORY_BUDGET);
+    const big = 2 ** 31;
+    expect(chooseChunkPoints(adapter(true, big), layout, B, T)).toBe(Math.floor(DEFAULT_MEMORY_BUDGET / total));
+    expect(chooseChunkPoints(adapter(false, big), layout, B, T)).toBe(Math.floor(GPU_MEMORY_BUDGET / total));
+    expect(chooseChunkPoints(adapter(false, big), layout, B, T, 1e6)).toBe(Math.floor(1e6 / total));
+  });
+
+  it('keeps the largest tensor of a chunk within one binding, and the points within one dispatch', () => {
+    expect(chooseChunkPoints(adapter(false, 10 * largest + 1), layout, B, T)).toBe(10);
+    expect(chooseChunkPoints(adapter(false, 2 ** 31), layout, 1, 1)).toBe(65535);
+    expect(() => chooseChunkPoints(adapter(false, largest - 1), layout, B, T)).toThrow(/more than the device allows/);
   });
 });

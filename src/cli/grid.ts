@@ -434,7 +434,7 @@ export function register(program: Command): void {
     .option('--resume', 'continue from OUT.partial, left by an interrupted run of the same job')
     .option('--shard <K/N>', 'evaluate share K (0-based) of N: points floor(K*P/N) .. floor((K+1)*P/N)-1 in storage order; join with losscape merge', parseShard)
     .option('--chunk <p>', 'points per GPU chunk (default: from the device limits and --memory)', parseInteger('--chunk', 1))
-    .option('--memory <mb>', 'GPU memory for one chunk\'s activations, MiB (default 256)', parseInteger('--memory', 1))
+    .option('--memory <mb>', 'GPU memory for one chunk\'s activations, MiB (default 256 on CPU adapters, 1024 on GPUs)', parseInteger('--memory', 1))
     .action(async (opts: GridFlags) => {
       if (opts.directions !== undefined && opts.kind !== undefined) throw new InputError('give --directions FILE or --kind K, not both');
       if (opts.kind === 'file') throw new InputError('--kind file: give the file as --directions FILE');

@@ -51,7 +51,7 @@ export interface GridEvaluatorOptions {
   chunkPoints?: number;
   /** The number of points the job has: no chunk is made larger, and the GEMM is chosen for that much work (gemmFor). */
   totalPoints?: number;
-  /** GPU memory the activations of one chunk may take (default 256 MiB). */
+  /** GPU memory the activations of one chunk may take (default defaultMemoryBudget: 256 MiB on CPU adapters, 1 GiB on GPUs). */
   memoryBudgetBytes?: number;
   tile?: GemmTile;
   strategy?: GemmStrategy;
@@ -60,9 +60,23 @@ export interface GridEvaluatorOptions {
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
+/**
+ * On GPUs 1 GiB: a chunk of ref (1.5 MB of activations a point) is then
+ * about 680 points, some 2 ms of a big GPU's time, against a few hundred
+ * microseconds of host work per chunk (encode, submit, read back); at
+ * 256 MiB the host's share would be four times as large.
+ */
+export const GPU_MEMORY_BUDGET = 1024 * 1024 * 1024;
+
+/** The activations' memory budget of a chunk by default: GPU_MEMORY_BUDGET on GPUs, DEFAULT_MEMORY_BUDGET on CPU adapters. */
+export function defaultMemoryBudget(adapter: { isFallback: boolean }): number {
+  return adapter.isFallback ? DEFAULT_MEMORY_BUDGET : GPU_MEMORY_BUDGET;
+}
 
 /** The largest chunk that fits the device's binding and buffer limits and the memory budget. */
-export function chooseChunkPoints(ctx: GpuContext, layout: ParamLayout, B: number, T: number, budgetBytes = DEFAULT_MEMORY_BUDGET): number {
+export function chooseChunkPoints(
+  ctx: Pick<GpuContext, 'adapter'>, layout: ParamLayout, B: number, T: number, budgetBytes = defaultMemoryBudget(ctx.adapter),
+): number {
   const { total, largest } = forwardBytesPerPoint(layout, B, T, false);
   const limits = ctx.adapter.limits;
   const byBinding = Math.floor(Math.min(limits.maxStorageBufferBindingSize!, limits.maxBufferSize!) / largest);
