@@ -84,8 +84,8 @@ export function gemmFor(adapter: { isFallback: boolean; features?: readonly stri
 /**
  * On GPUs, jobs of at least this many GEMM FLOPs (a 100x100 grid of issue
  * 6's reference model) have each Linear layer's GEMM chosen by timing the
- * candidates on the device (ForwardPlanOptions.tune, gemmCandidates): about
- * 7 pipelines per distinct layer shape, a fraction of a second on a GPU.
+ * candidates on the device (ForwardPlanOptions.tune, gemmCandidates): up to
+ * 8 pipelines per distinct layer shape, a fraction of a second on a GPU.
  * CPU adapters never tune: SwiftShader compiles an unrolled GEMM in seconds,
  * and its best shapes are known (above).
  */
@@ -298,8 +298,8 @@ ${body.join('\n')}
 export const TILED_BK = 16;
 
 /**
- * The `tiled` GEMM's tile sizes for GPUs, tried by the tuner (tuneGemm in
- * src/model/gemm-tune.ts) on each layer of a big job: rows x columns per
+ * The `tiled` GEMM's tile sizes for GPUs, tried by the tuner (ForwardPlan's
+ * `tune`, src/model/gemm-tune.ts) on each layer of a big job: rows x columns per
  * workgroup of 64-256 invocations, 16-64 outputs per invocation.
  */
 export const TILED_CANDIDATES: readonly GemmTile[] = [
@@ -325,7 +325,8 @@ export function tiledBytes(tile: GemmTile): number {
  * barrier; then every invocation multiplies them into its TM x TN outputs
  * from vec4 reads: rows ty*4 + g*WY*4 .. +3 (g < TM/4) and columns
  * tx*4 + g*WX*4 .. +3 (g < TN/4), so that neighbouring invocations read
- * neighbouring vec4s of a row of the tile (no bank conflicts) and write
+ * neighbouring vec4s of a row of the tile (the inner loop's reads are free
+ * of bank conflicts; the transposing stores are not) and write
  * neighbouring columns of the output. Inputs and weights past in_features
  * are zero; rows and columns past the ends are clamped on load and not
  * stored. TM and TN are multiples of 4.

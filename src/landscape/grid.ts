@@ -62,7 +62,7 @@ export interface GridEvaluatorOptions {
 export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 /**
  * On GPUs 1 GiB: a chunk of ref (1.5 MB of activations a point) is then
- * about 680 points, some 2 ms of a big GPU's time, against a few hundred
+ * about 680 points, a few milliseconds of a big GPU's time, against a few hundred
  * microseconds of host work per chunk (encode, submit, read back); at
  * 256 MiB the host's share would be four times as large.
  */

@@ -153,12 +153,12 @@ export class ForwardPlan {
   private reduceUniform!: GPUBuffer;
   private maskWeight = 1;
 
-  /** The GEMM the plan runs: options.strategy, `subgroup` falling back to `bcast` on a device without subgroups (`slab` may still fall back to `register` layer by layer). */
   /** Whether the plan's Linear layers had their GEMMs chosen by timing (options.tune on a device with timestamp-query). */
   get tuned(): boolean {
     return this.options.tune && this.ctx.hasTimestamps;
   }
 
+  /** The GEMM the plan runs: options.strategy, `subgroup` falling back to `bcast` on a device without subgroups (`slab` may still fall back to `register` layer by layer). */
   get gemmStrategy(): GemmStrategy {
     const wanted = this.options.strategy;
     return wanted === 'subgroup' && !this.ctx.device.features.has('subgroups') ? 'bcast' : wanted;
