@@ -256,7 +256,7 @@ async function measureNaive(
 
 const rate = (r: { pointsPerSecond: number } | null | undefined): number | null => r?.pointsPerSecond ?? null;
 
-/** One tuned layer in a line: `c_attn.weight: tiled/.../4x4/16x16/bk16 0.120 ms (slab 0.310, register 0.95, ...)`. */
+/** One tuned layer in a line: `c_attn.weight: tiled/.../4x4/16x16/bk16 0.120 ms (then tiled/.../8x8/8x8/bk16 0.151, ...)`. */
 export function describeTuning(g: GemmChoice): string {
   const short = (kernel: string): string => kernel.replace(/^linear\//, '');
   const [best, ...rest] = g.trials;

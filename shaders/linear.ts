@@ -70,22 +70,25 @@ export const DEFAULT_TILE: GemmTile = { TM: 4, TN: 4, WX: 8, WY: 8 };
  * (more FMAs per load) beat the 4x4 that suits GPUs; past 8x4 the gain
  * measured on 2 cores was lost in noise while compile time grew steeply
  * (about 1 s for 8x4, 17 s for 32x4 per kernel under load). GPUs have far
- * fewer registers per invocation: a 4x4 tile of vec4 accumulators with the
- * weight slab in workgroup memory. Big SwiftShader jobs take `subgroup`
+ * fewer registers per invocation and fast workgroup memory: they get
+ * `tiled`, TILED_DEFAULT's 4x4 outputs per invocation, with each layer's
+ * tile chosen on the device for jobs of TUNE_MIN_FLOPS and more (the `slab`
+ * that served them before reads its weight rows at a stride that conflicts
+ * on NVIDIA's 32 banks, bench/README.md). Big SwiftShader jobs take `subgroup`
  * where the device has subgroups (createContext asks for them whenever the
  * adapter offers them), `bcast` where not.
  */
 export function gemmFor(adapter: { isFallback: boolean; features?: readonly string[] }, workFlops = 0): { strategy: GemmStrategy; tile: GemmTile; tune: boolean } {
-  if (!adapter.isFallback) return { strategy: 'slab', tile: DEFAULT_TILE, tune: workFlops >= TUNE_MIN_FLOPS };
+  if (!adapter.isFallback) return { strategy: 'tiled', tile: TILED_DEFAULT, tune: workFlops >= TUNE_MIN_FLOPS };
   const big = adapter.features?.includes('subgroups') ? 'subgroup' : 'bcast';
   return { strategy: workFlops >= BCAST_MIN_FLOPS ? big : 'register', tile: { TM: 8, TN: 4, WX: 8, WY: 8 }, tune: false };
 }
 
 /**
  * On GPUs, jobs of at least this many GEMM FLOPs (a 100x100 grid of issue
- * 6's reference model) have each Linear layer's GEMM chosen by timing the
- * candidates on the device (ForwardPlanOptions.tune, gemmCandidates): up to
- * 8 pipelines per distinct layer shape, a fraction of a second on a GPU.
+ * 6's reference model) have each Linear layer's tile chosen by timing the
+ * candidates on the device (ForwardPlanOptions.tune, gemmCandidates): 6
+ * pipelines per distinct layer shape, a fraction of a second on a GPU.
  * CPU adapters never tune: SwiftShader compiles an unrolled GEMM in seconds,
  * and its best shapes are known (above).
  */
@@ -93,18 +96,18 @@ export const TUNE_MIN_FLOPS = 1e12;
 
 /**
  * What a GPU's tuner tries for one Linear layer, `base` giving the layer
- * (mode, in_features, bias, activation, ...): `slab` with the default tile
- * where its slab fits in `workgroupBytes`, `register` with the default tile,
- * and `tiled` with each of `tiles` that fits.
+ * (mode, in_features, bias, activation, ...): `tiled` with each of `tiles`
+ * whose workgroup memory fits in `workgroupBytes`. Every tiled tile sums
+ * each output's products in the same order (one fma chain over the
+ * in_features, then bias, activation, residual), so the choice changes the
+ * speed and never a value: a tuned grid equals an untuned one bit for bit,
+ * and its shards, resumed parts and reruns agree whatever each one chose.
+ * (`slab` and `register` sum in four vec4 lanes and would not.)
  */
 export function gemmCandidates(
   base: Omit<LinearOptions, 'strategy' | 'tile'>, workgroupBytes: number, tiles: readonly GemmTile[] = TILED_CANDIDATES,
 ): LinearOptions[] {
-  const out: LinearOptions[] = [];
-  if (slabBytes(DEFAULT_TILE, base.inDim) <= workgroupBytes) out.push({ ...base, strategy: 'slab', tile: DEFAULT_TILE });
-  out.push({ ...base, strategy: 'register', tile: DEFAULT_TILE });
-  for (const tile of tiles) if (tiledBytes(tile) <= workgroupBytes) out.push({ ...base, strategy: 'tiled', tile });
-  return out;
+  return tiles.filter((tile) => tiledBytes(tile) <= workgroupBytes).map((tile) => ({ ...base, strategy: 'tiled' as const, tile }));
 }
 
 /** The forward Linear kernel of any strategy (`outDim` sizes the unrolled `bcast` and `subgroup` kernels). */
@@ -298,12 +301,16 @@ ${body.join('\n')}
 export const TILED_BK = 16;
 
 /**
- * The `tiled` GEMM's tile sizes for GPUs, tried by the tuner (ForwardPlan's
- * `tune`, src/model/gemm-tune.ts) on each layer of a big job: rows x columns per
- * workgroup of 64-256 invocations, 16-64 outputs per invocation.
+ * The `tiled` GEMM's tile sizes for GPUs: TILED_DEFAULT (64x64 outputs per
+ * workgroup of 16x16 invocations, 4x4 each) where nothing is tuned, and the
+ * candidates the tuner (ForwardPlan's `tune`, src/model/gemm-tune.ts) tries
+ * on each layer of a big job: 32x32 to 128x128 outputs per workgroup of
+ * 64-256 invocations, 16-64 outputs per invocation.
  */
+export const TILED_DEFAULT: GemmTile = { TM: 4, TN: 4, WX: 16, WY: 16 };
+
 export const TILED_CANDIDATES: readonly GemmTile[] = [
-  { TM: 4, TN: 4, WX: 16, WY: 16 },
+  TILED_DEFAULT,
   { TM: 8, TN: 4, WX: 16, WY: 8 },
   { TM: 4, TN: 8, WX: 8, WY: 16 },
   { TM: 8, TN: 8, WX: 8, WY: 8 },

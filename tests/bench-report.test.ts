@@ -76,10 +76,10 @@ describe('bench: a tuned layer in one line', () => {
       weight: 'transformer.h.0.attn.c_attn.weight', kernel: 'linear/tiled/perturbed/v4/4x4/16x16/bk16/b',
       trials: [
         { kernel: 'linear/tiled/perturbed/v4/4x4/16x16/bk16/b', ms: 0.1234 },
-        { kernel: 'linear/slab/k64/perturbed/v4/4x4/8x8/b', ms: 0.31 },
+        { kernel: 'linear/tiled/perturbed/v4/8x8/8x8/bk16/b', ms: 0.31 },
       ],
     };
-    expect(describeTuning(g)).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b 0.123 ms (then slab/k64/perturbed/v4/4x4/8x8/b 0.310)');
+    expect(describeTuning(g)).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b 0.123 ms (then tiled/perturbed/v4/8x8/8x8/bk16/b 0.310)');
     expect(describeTuning({ ...g, trials: [] })).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b');
   });
 });

@@ -266,6 +266,7 @@ const MODELS: Array<[string, Partial<GPTConfig>, boolean, number, GemmStrategy?]
   ['tied, bias, exact gelu, 3 layers, forward, dX and dW on the bcast GEMM', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, false, B, 'bcast'],
   ['untied, bias, exact gelu, forward, dX and dW on the subgroup GEMM', { bias: true, activation: 'gelu' }, false, B, 'subgroup'],
   ['C30 h5, tied, gelu_tanh, forward, dX and dW on the subgroup GEMM (scalar loads: 30, 90, 37 not multiples of 4)', { n_embd: 30, n_head: 5, block_size: 20, bias: true, activation: 'gelu_tanh', tie_embeddings: true }, false, B, 'subgroup'],
+  ['C30 h5, tied, exact gelu, the forward on the tiled GEMM (GPUs\' default; scalar loads)', { n_embd: 30, n_head: 5, block_size: 20, bias: true, activation: 'gelu', tie_embeddings: true }, false, B, 'tiled'],
   ['tied, bias, exact gelu, 3 layers, a loss mask', { tie_embeddings: true, bias: true, activation: 'gelu', n_layer: 3 }, true, B],
   ['C30 h5 (in_features not a multiple of 4), T13 of block 20', { n_embd: 30, n_head: 5, block_size: 20, bias: true }, false, B],
   ['10 sequences (130 rows): the sums over rows run in slices', { bias: true, n_layer: 1 }, false, 10],

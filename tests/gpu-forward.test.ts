@@ -100,8 +100,8 @@ describe('WGSL forward vs TypeScript reference', () => {
   }
 });
 
-describe('a tuned forward (the GEMM of each layer chosen by timing, as on GPUs)', () => {
-  it('times every candidate on every Linear layer, runs the fastest, and still equals the reference', async () => {
+describe('a tuned forward (the tile of each layer chosen by timing, as on GPUs)', () => {
+  it('times every candidate tile on every Linear layer, runs the fastest, and gives the untuned plan\'s values bit for bit', async () => {
     const ctx = await nodeGpu();
     const cfg = config({ n_layer: 1 });
     const layout = paramLayout(cfg);
@@ -110,42 +110,51 @@ describe('a tuned forward (the GEMM of each layer chosen by timing, as on GPUs)'
     const idx = randomTokens(B * T, cfg.vocab_size, 4);
     const targets = randomTokens(B * T, cfg.vocab_size, 5);
     const ref = forward(layout, params, idx, targets, B, T);
-    const tuneTiles = [{ TM: 4, TN: 4, WX: 8, WY: 8 }, { TM: 8, TN: 4, WX: 4, WY: 8 }];
+    const tuneTiles = [{ TM: 4, TN: 4, WX: 8, WY: 8 }, { TM: 8, TN: 4, WX: 4, WY: 8, BK: 8 }, { TM: 4, TN: 8, WX: 8, WY: 4 }];
     const kernels = new KernelCache(ctx);
-    const opts = { mode: 'plain' as const, points: 1, B, T, metric: 'ce' as const, keepActivations: false, tune: true, tuneTiles };
-    const plan = await ForwardPlan.create(ctx, kernels, layout, opts);
+    const opts = { mode: 'plain' as const, points: 1, B, T, metric: 'ce' as const, keepActivations: false };
+    const run = async (plan: ForwardPlan): Promise<{ loss: number; logits: Float32Array }> => {
+      plan.setParams(params);
+      plan.setBatch({ B, T, idx, targets, mask: null });
+      const enc = ctx.device.createCommandEncoder();
+      plan.encode(enc);
+      ctx.device.queue.submit([enc.finish()]);
+      const out = { loss: (await readFloats(ctx, plan.output, 0, 1))[0]!, logits: await readFloats(ctx, plan.activations.get('logits')!, 0, B * T * cfg.vocab_size) };
+      plan.destroy();
+      return out;
+    };
+
+    const plan = await ForwardPlan.create(ctx, kernels, layout, { ...opts, tune: true, tuneTiles });
     expect(plan.tuned).toBe(true);
     // c_attn, attention projection, c_fc, MLP projection, output head
     expect(plan.gemms.map((g) => g.weight)).toEqual([
       'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.attn.c_proj.weight', 'transformer.h.0.mlp.c_fc.weight',
       'transformer.h.0.mlp.c_proj.weight', 'transformer.wte.weight',
     ]);
-    for (const g of plan.gemms) {
-      // slab (its 32 weight rows of 48 or 192 in_features fit in SwiftShader's 32 KiB), register, 2 tiled
-      expect(g.trials.length).toBe(2 + tuneTiles.length);
+    const gemms = plan.gemms.map((g) => ({ ...g }));
+    for (const g of gemms) {
+      const shape = (kernel: string): string => /^linear\/tiled\/plain\/(?:v4|s)\/(\d+x\d+\/\d+x\d+\/bk\d+)/.exec(kernel)?.[1] ?? kernel;
+      expect(g.trials.map((t) => shape(t.kernel)).sort()).toEqual(tuneTiles.map((t) => `${t.TM}x${t.TN}/${t.WX}x${t.WY}/bk${t.BK ?? 16}`).sort());
       expect(g.kernel).toBe(g.trials[0]!.kernel);
       for (let i = 1; i < g.trials.length; i++) expect(g.trials[i]!.ms).toBeGreaterThanOrEqual(g.trials[i - 1]!.ms);
       expect(g.trials.every((t) => t.ms > 0)).toBe(true);
-      expect(g.trials.filter((t) => t.kernel.startsWith('linear/tiled/')).length).toBe(2);
     }
-    plan.setParams(params);
-    plan.setBatch({ B, T, idx, targets, mask: null });
-    const enc = ctx.device.createCommandEncoder();
-    plan.encode(enc);
-    ctx.device.queue.submit([enc.finish()]);
-    const loss = (await readFloats(ctx, plan.output, 0, 1))[0]!;
-    plan.destroy();
-    expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
+    const tuned = await run(plan);
+    expect(Math.abs(tuned.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
 
     // the same shapes again: the device remembers the timings instead of tuning twice
-    const again = await ForwardPlan.create(ctx, kernels, layout, opts);
-    expect(again.gemms).toEqual(plan.gemms);
+    const again = await ForwardPlan.create(ctx, kernels, layout, { ...opts, tune: true, tuneTiles });
+    expect(again.gemms).toEqual(gemms);
     again.destroy();
-    // an explicit strategy is not tuned
-    const { tune: _, ...untuned } = opts;
-    const fixed = await ForwardPlan.create(ctx, kernels, layout, { ...untuned, strategy: 'tiled' });
+    // an explicit strategy is not tuned; every tile sums in the same order, so the values are the same bit for bit
+    const fixed = await ForwardPlan.create(ctx, kernels, layout, { ...opts, strategy: 'tiled' });
     expect(fixed.tuned).toBe(false);
     expect(fixed.gemms.every((g) => g.trials.length === 0 && g.kernel.startsWith('linear/tiled/'))).toBe(true);
-    fixed.destroy();
+    const untuned = await run(fixed);
+    expect(untuned.loss).toBe(tuned.loss);
+    expect(untuned.logits).toEqual(tuned.logits);
+    // while a GEMM that sums in vec4 lanes does not
+    const slab = await run(await ForwardPlan.create(ctx, kernels, layout, { ...opts, strategy: 'slab' }));
+    expect(slab.logits).not.toEqual(tuned.logits);
   });
 });

@@ -1,7 +1,7 @@
 /** The `bcast` and `subgroup` GEMMs' shapes (shaders/linear.ts) and when they are chosen. */
 import { describe, expect, it } from 'vitest';
 import {
-  BCAST_MIN_FLOPS, BCAST_UNROLL, DEFAULT_TILE, SUBGROUP_UNROLL, TILED_CANDIDATES, TUNE_MIN_FLOPS, bcastRowGroups, tiledBytes, bcastShape, gemmCandidates, gemmFor,
+  BCAST_MIN_FLOPS, BCAST_UNROLL, SUBGROUP_UNROLL, TILED_CANDIDATES, TILED_DEFAULT, TUNE_MIN_FLOPS, bcastRowGroups, tiledBytes, bcastShape, gemmCandidates, gemmFor,
 } from '../shaders/linear.ts';
 
 describe('bcast GEMM shapes', () => {
@@ -61,7 +61,7 @@ describe('bcast GEMM shapes', () => {
     const sg = { isFallback: true, features: ['subgroups', 'timestamp-query'] };
     expect(gemmFor(sg, BCAST_MIN_FLOPS - 1).strategy).toBe('register');
     expect(gemmFor(sg, BCAST_MIN_FLOPS).strategy).toBe('subgroup');
-    expect(gemmFor({ isFallback: false, features: ['subgroups'] }, 1e15).strategy).toBe('slab');
+    expect(gemmFor({ isFallback: false, features: ['subgroups'] }, 1e15).strategy).toBe('tiled');
   });
 });
 
@@ -70,25 +70,25 @@ describe('GEMM tuning on GPUs', () => {
     const gpu = { isFallback: false, features: ['timestamp-query'] };
     expect(gemmFor(gpu).tune).toBe(false);
     expect(gemmFor(gpu, TUNE_MIN_FLOPS - 1).tune).toBe(false);
-    expect(gemmFor(gpu, TUNE_MIN_FLOPS)).toEqual({ strategy: 'slab', tile: DEFAULT_TILE, tune: true });
+    expect(gemmFor(gpu, TUNE_MIN_FLOPS)).toEqual({ strategy: 'tiled', tile: TILED_DEFAULT, tune: true });
+    expect(gemmFor(gpu).strategy).toBe('tiled');
     expect(gemmFor({ isFallback: true, features: ['subgroups', 'timestamp-query'] }, 1e15).tune).toBe(false);
   });
 
-  it('tries slab where its slab fits, register, and every tiled tile', () => {
+  it('tries every tiled tile whose workgroup memory fits', () => {
     const base = { mode: 'perturbed' as const, inDim: 256, vec4: true, bias: true, act: null, resid: true, savePre: false };
-    // DEFAULT_TILE's slab: 32 weight rows x 256 in_features x 4 bytes = 32 KiB
-    const roomy = gemmCandidates(base, 32768);
-    expect(roomy.map((c) => c.strategy)).toEqual(['slab', 'register', ...TILED_CANDIDATES.map(() => 'tiled')]);
-    expect(roomy.slice(2).map((c) => c.tile)).toEqual(TILED_CANDIDATES);
-    expect(roomy.every((c) => c.inDim === 256 && c.resid && c.bias)).toBe(true);
-    expect(gemmCandidates(base, 32767).map((c) => c.strategy)).toEqual(['register', ...TILED_CANDIDATES.map(() => 'tiled')]);
-    // every tiled candidate fits WebGPU's default limits: 16 KiB of workgroup memory, 256 invocations
+    const all = gemmCandidates(base, 16384);
+    expect(all.map((c) => c.strategy)).toEqual(TILED_CANDIDATES.map(() => 'tiled'));
+    expect(all.map((c) => c.tile)).toEqual(TILED_CANDIDATES);
+    expect(all.every((c) => c.inDim === 256 && c.resid && c.bias && c.mode === 'perturbed')).toBe(true);
+    // every candidate fits WebGPU's default limits: 16 KiB of workgroup memory, 256 invocations
     for (const t of TILED_CANDIDATES) {
       expect(tiledBytes(t)).toBeLessThanOrEqual(16384);
       expect(t.WX * t.WY).toBeLessThanOrEqual(256);
     }
     // 8x8 tiles of 16x16 invocations: 16 in_features of 128 rows and 128 columns, 16 KiB
     expect(tiledBytes({ TM: 8, TN: 8, WX: 16, WY: 16 })).toBe(16384);
-    expect(gemmCandidates(base, 16383).filter((c) => c.strategy === 'tiled').length).toBe(TILED_CANDIDATES.length - 1);
+    expect(gemmCandidates(base, 16383).length).toBe(TILED_CANDIDATES.length - 1);
+    expect(gemmCandidates(base, 16384, [{ TM: 4, TN: 4, WX: 8, WY: 8, BK: 64 }]).map((c) => c.tile.BK)).toEqual([64]);
   });
 });

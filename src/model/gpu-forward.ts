@@ -262,7 +262,8 @@ export class ForwardPlan {
       const workgroupBytes = ctx.adapter.limits.maxComputeWorkgroupStorageSize!;
       const wanted = this.gemmStrategy;
       const strategy = wanted === 'slab' && slabBytes(tile, inDim) > workgroupBytes ? 'register' : wanted;
-      const options: LinearOptions[] = this.tuned ? gemmCandidates(base, workgroupBytes, this.options.tuneTiles) : [{ ...base, strategy, tile }];
+      const candidates = this.tuned ? gemmCandidates(base, workgroupBytes, this.options.tuneTiles) : [];
+      const options: LinearOptions[] = candidates.length > 0 ? candidates : [{ ...base, strategy, tile }];
       const bufs: Record<string, GPUBuffer> = { ...W, inp: this.act(inName), out: this.act(outName) };
       if (extra.resid) bufs.resid = this.act(extra.resid);
       if (extra.pre) bufs.pre = this.act(extra.pre);
@@ -276,8 +277,8 @@ export class ForwardPlan {
       if (made.length > 1) {
         const uniforms = made.map((m) => uniformBuffer(ctx, `${weightName} tuning uniforms`, new Uint32Array(m.words)));
         try {
-          const candidates = made.map((m, i) => ({ kernel: m.kernel, bindGroup: m.kernel.bind({ u: uniforms[i]!, ...bufs }, `${weightName} tuning`), workgroups: m.workgroups }));
-          const best = await fastestDispatch(ctx, JSON.stringify({ ...base, N, outDim, points }), candidates);
+          const trial = made.map((m, i) => ({ kernel: m.kernel, bindGroup: m.kernel.bind({ u: uniforms[i]!, ...bufs }, `${weightName} tuning`), workgroups: m.workgroups }));
+          const best = await fastestDispatch(ctx, JSON.stringify({ ...base, N, outDim, points }), trial);
           if (best) ({ index: pick, trials } = best);
         } finally {
           for (const u of uniforms) u.destroy();
