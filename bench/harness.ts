@@ -256,13 +256,17 @@ async function measureNaive(
 
 const rate = (r: { pointsPerSecond: number } | null | undefined): number | null => r?.pointsPerSecond ?? null;
 
-/** One tuned layer in a line: `c_attn.weight: tiled/.../4x4/16x16/bk16 0.120 ms (then tiled/.../8x8/8x8/bk16 0.151, ...)`. */
+/**
+ * One tuned layer in a line, each candidate with its time and GFLOP/s:
+ * `c_attn.weight: tiled/.../4x4/16x16/bk16 0.120 ms 5000 GFLOP/s (then tiled/.../8x8/8x8/bk16 0.151 ms 3974, ...)`.
+ */
 export function describeTuning(g: GemmChoice): string {
   const short = (kernel: string): string => kernel.replace(/^linear\//, '');
+  const gflops = (ms: number): string => (g.flops / ms / 1e6).toFixed(0);
   const [best, ...rest] = g.trials;
   if (!best) return `${g.weight}: ${short(g.kernel)}`;
-  return `${g.weight}: ${short(best.kernel)} ${best.ms.toFixed(3)} ms`
-    + (rest.length ? ` (then ${rest.map((t) => `${short(t.kernel)} ${t.ms.toFixed(3)}`).join(', ')})` : '');
+  return `${g.weight}: ${short(best.kernel)} ${best.ms.toFixed(3)} ms ${gflops(best.ms)} GFLOP/s`
+    + (rest.length ? ` (then ${rest.map((t) => `${short(t.kernel)} ${t.ms.toFixed(3)} ms ${gflops(t.ms)}`).join(', ')})` : '');
 }
 
 export function describeCheck(what: string, c: LossComparison): string {

@@ -4,13 +4,14 @@
  * pass of its own (src/gpu/timing.ts, profileDispatches), per kernel the sum
  * over the layers that use it. The plans are the ones the engine runs for
  * big jobs on this adapter (gemmFor(adapter, Infinity)): a grid chunk of
- * PROFILE_POINTS perturbed models, and a training step (forward, backward,
+ * perturbed models (profilePoints), and a training step (forward, backward,
  * AdamW) on the model's batch.
  */
 import { type GpuContext, GpuError } from '../src/gpu/context.ts';
 import { type Dispatch, KernelCache } from '../src/gpu/kernel.ts';
 import { profileDispatches } from '../src/gpu/timing.ts';
 import { makeDirections } from '../src/landscape/directions.ts';
+import { chooseChunkPoints } from '../src/landscape/grid.ts';
 import { ForwardPlan } from '../src/model/gpu-forward.ts';
 import { BackwardPlan } from '../src/model/gpu-backward.ts';
 import { initParams, paramLayout } from '../src/model/params.ts';
@@ -20,8 +21,17 @@ import { Rng } from '../src/util/rng.ts';
 import { type GemmStrategy, gemmFor } from '../shaders/linear.ts';
 import { type BenchModel } from './harness.ts';
 
-/** Grid points in the profiled chunk. */
+/** Grid points in the profiled chunk on CPU adapters. */
 export const PROFILE_POINTS = 32;
+
+/**
+ * The points of the profiled chunk: PROFILE_POINTS on CPU adapters; on GPUs,
+ * whose dispatches 32 points would leave mostly idle, the chunk the grid
+ * evaluator would run (chooseChunkPoints).
+ */
+export function profilePoints(ctx: GpuContext, m: BenchModel): number {
+  return ctx.adapter.isFallback ? PROFILE_POINTS : chooseChunkPoints(ctx, paramLayout(m.config), m.B, m.T);
+}
 /** Timed runs of each plan (after 2 untimed ones); each dispatch counts with its median. */
 export const PROFILE_RUNS = 9;
 
@@ -79,6 +89,7 @@ export async function profileModel(
   const layout = paramLayout(m.config);
   const { B, T } = m;
   const { strategy, tune } = gemmFor(ctx.adapter, Infinity);
+  const points = profilePoints(ctx, m);
   const kernels = new KernelCache(ctx);
   const rng = new Rng(1);
   // Seeded random tokens: the time does not depend on the data.
@@ -88,7 +99,7 @@ export async function profileModel(
 
   log(`${m.name}: compiling the grid plan (${tune ? 'tuned' : strategy} GEMM)`);
   const grid = await ForwardPlan.create(ctx, kernels, layout, {
-    mode: 'perturbed', points: PROFILE_POINTS, B, T, metric: 'ce', keepActivations: false, strategy, tune,
+    mode: 'perturbed', points, B, T, metric: 'ce', keepActivations: false, strategy, tune,
   });
   let gridProfile: PlanProfile;
   try {
@@ -96,15 +107,15 @@ export async function profileModel(
     grid.setParams(theta);
     grid.setDirections(dirs.d1, dirs.d2);
     grid.setBatch(batch);
-    grid.setCoords(Float32Array.from({ length: 2 * PROFILE_POINTS }, () => 2 * rng.uniform() - 1));
+    grid.setCoords(Float32Array.from({ length: 2 * points }, () => 2 * rng.uniform() - 1));
     grid.prepare();
-    log(`${m.name}: timing a chunk of ${PROFILE_POINTS} points, ${runs} runs`);
+    log(`${m.name}: timing a chunk of ${points} points, ${runs} runs`);
     gridProfile = await profilePlan(ctx, grid.dispatches, grid.tuned ? 'tuned' : grid.gemmStrategy, runs);
   } finally {
     grid.destroy();
   }
 
-  const gridResult = { ...gridProfile, points: PROFILE_POINTS, msPerPoint: gridProfile.totalMs / PROFILE_POINTS };
+  const gridResult = { ...gridProfile, points, msPerPoint: gridProfile.totalMs / points };
   if (o.train === false) return { model: m.name, grid: gridResult, train: null };
   log(`${m.name}: compiling the training plans`);
   const forward = await ForwardPlan.create(ctx, kernels, layout, { mode: 'plain', points: 1, B, T, metric: 'ce', keepActivations: true, strategy });

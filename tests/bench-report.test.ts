@@ -73,13 +73,15 @@ describe('bench --profile tables', () => {
 describe('bench: a tuned layer in one line', () => {
   it('names the winner and every other candidate with its time, fastest first', () => {
     const g = {
-      weight: 'transformer.h.0.attn.c_attn.weight', kernel: 'linear/tiled/perturbed/v4/4x4/16x16/bk16/b',
+      weight: 'transformer.h.0.attn.c_attn.weight', kernel: 'linear/tiled/perturbed/v4/4x4/16x16/bk16/b', flops: 2 * 512 * 64 * 192 * 100,
       trials: [
         { kernel: 'linear/tiled/perturbed/v4/4x4/16x16/bk16/b', ms: 0.1234 },
         { kernel: 'linear/tiled/perturbed/v4/8x8/8x8/bk16/b', ms: 0.31 },
       ],
     };
-    expect(describeTuning(g)).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b 0.123 ms (then tiled/perturbed/v4/8x8/8x8/bk16/b 0.310)');
+    // 1.26e9 FLOPs: in 0.1234 ms 10,197 GFLOP/s, in 0.31 ms 4,059
+    expect(describeTuning(g)).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b 0.123 ms 10197 GFLOP/s'
+      + ' (then tiled/perturbed/v4/8x8/8x8/bk16/b 0.310 ms 4059)');
     expect(describeTuning({ ...g, trials: [] })).toBe('transformer.h.0.attn.c_attn.weight: tiled/perturbed/v4/4x4/16x16/bk16/b');
   });
 });

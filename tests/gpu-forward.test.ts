@@ -131,6 +131,8 @@ describe('a tuned forward (the tile of each layer chosen by timing, as on GPUs)'
       'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.attn.c_proj.weight', 'transformer.h.0.mlp.c_fc.weight',
       'transformer.h.0.mlp.c_proj.weight', 'transformer.wte.weight',
     ]);
+    // c_attn: 26 rows x 48 in_features x 144 columns, one point
+    expect(plan.gemms[0]!.flops).toBe(2 * B * T * 48 * 144);
     const gemms = plan.gemms.map((g) => ({ ...g }));
     for (const g of gemms) {
       const shape = (kernel: string): string => /^linear\/tiled\/plain\/(?:v4|s)\/(\d+x\d+\/\d+x\d+\/bk\d+)/.exec(kernel)?.[1] ?? kernel;

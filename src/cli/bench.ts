@@ -114,7 +114,7 @@ export function register(program: Command): void {
     .option('--no-train', 'skip the training throughput')
     .option('--naive-seconds <s>', 'time for the naive loop\'s sample of points (default 15, 3 with --quick)', positiveSeconds('--naive-seconds'))
     .option('--torch-seconds <s>', 'time limit of each PyTorch mode (default 30, 10 with --quick)', positiveSeconds('--torch-seconds'))
-    .option('--profile', `instead of the benchmark: where the time goes, per kernel, in a grid chunk of ${PROFILE_POINTS} points and (unless --no-train) a training step of each model (--models, default ${REFERENCE_MODEL}), timed on the GPU`)
+    .option('--profile', `instead of the benchmark: where the time goes, per kernel, in a grid chunk (${PROFILE_POINTS} points on CPU adapters, a full chunk on GPUs) and (unless --no-train) a training step of each model (--models, default ${REFERENCE_MODEL}), timed on the GPU`)
     .action(async (flags: BenchFlags) => {
       const log = (line: string): void => {
         process.stderr.write(`bench: ${line}\n`);

@@ -23,6 +23,8 @@ export interface GemmChoice {
   /** The layer's weight, e.g. `transformer.h.0.attn.c_attn.weight`. */
   weight: string;
   kernel: string;
+  /** The layer's multiply-adds times 2, all points of the plan: a trial's GFLOP/s is flops / ms / 1e6. */
+  flops: number;
   /** Every candidate timed, fastest first; empty where the GEMM was not tuned. */
   trials: GemmTrial[];
 }

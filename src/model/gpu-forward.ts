@@ -286,7 +286,7 @@ export class ForwardPlan {
       }
       const m = made[pick]!;
       push(m.kernel, m.words, bufs, m.workgroups, weightName);
-      this.gemms.push({ weight: weightName, kernel: m.kernel.name, trials });
+      this.gemms.push({ weight: weightName, kernel: m.kernel.name, flops: 2 * N * inDim * outDim * points, trials });
     };
     const sgAttn = subgroupAttention(ctx, B, cfg.n_head, T);
     const attn = await kernels.get(sgAttn ? attentionSubgroupKernel(C / cfg.n_head, keep) : attentionKernel(C / cfg.n_head, keep));
