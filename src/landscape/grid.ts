@@ -55,7 +55,7 @@ export interface GridEvaluatorOptions {
   memoryBudgetBytes?: number;
   tile?: GemmTile;
   strategy?: GemmStrategy;
-  /** Choose each layer's GEMM by timing (ForwardPlanOptions.tune; default: on GPUs for big jobs). */
+  /** Choose each layer's GEMM tile by timing (ForwardPlanOptions.tune; default: on GPUs for big jobs). */
   tune?: boolean;
 }
 

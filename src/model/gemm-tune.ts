@@ -1,5 +1,5 @@
 /**
- * The GEMM of each Linear layer chosen on the device: the candidates
+ * The tile of each Linear layer's GEMM chosen on the device: the candidates
  * (shaders/linear.ts gemmCandidates) dispatched on the layer's real buffers
  * and shape, each timed with GPU timestamps in a pass of its own, the
  * fastest kept. GPUs differ too much (warp width, workgroup memory banks,

@@ -52,10 +52,10 @@ export interface ForwardPlanOptions {
   /** GEMM strategy (see shaders/linear.ts; default gemmFor(adapter, workFlops)); `slab` falls back to `register` where the slab does not fit, `subgroup` to `bcast` on a device without subgroups. */
   strategy?: GemmStrategy;
   /**
-   * Time the GEMM candidates (gemmCandidates) on each Linear layer and keep
-   * the fastest (src/model/gemm-tune.ts); needs timestamp-query, else the
-   * strategy above runs. Default: gemmFor's choice (GPUs, big jobs) when no
-   * strategy is given.
+   * Time the candidate tiles (gemmCandidates: `tiled`, whatever the strategy
+   * above) on each Linear layer and keep the fastest (src/model/gemm-tune.ts);
+   * needs timestamp-query, else the strategy above runs. Default: gemmFor's
+   * choice (GPUs, big jobs) when no strategy is given.
    */
   tune?: boolean;
   /** The `tiled` tiles a tuned plan tries (default TILED_CANDIDATES). */
