@@ -211,6 +211,20 @@ function linearBindings(o: LinearOptions & Pick<BcastOptions, 'actGrad'>, inType
   return { bindings, decls };
 }
 
+/** A forward Linear kernel's name suffix for its epilogue: bias, activation, residual, saved pre-activation. */
+function epilogueTag(o: LinearOptions): string {
+  return `${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+}
+
+/** The WGSL that `linearKernel` and `tiledLinearKernel` open with: uniforms, weights, bindings, GELU where used. */
+function forwardHeader(o: LinearOptions, decls: readonly string[]): string {
+  return `struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${weightSource(o.mode, 1, o.vec4)}
+${decls.join('\n')}
+${o.act ? GELU_WGSL : ''}`;
+}
+
 /**
  * linear: see the file comment.
  * bindings: u {rows, inDim, outDim, wOff, bOff}, weights, inp ([P][rows][inDim]),
@@ -271,16 +285,12 @@ export function linearKernel(o: LinearOptions): KernelDef {
   }
   if (slab) body.push('  }');
 
-  const tag = `${o.strategy}${slab ? `/k${o.inDim}` : ''}/${o.mode}/${o.vec4 ? 'v4' : 's'}/${TM}x${TN}/${WX}x${WY}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+  const tag = `${o.strategy}${slab ? `/k${o.inDim}` : ''}/${o.mode}/${o.vec4 ? 'v4' : 's'}/${TM}x${TN}/${WX}x${WY}${epilogueTag(o)}`;
   return {
     name: `linear/${tag}`,
     bindings,
     code: /* wgsl */ `
-struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-${weightSource(o.mode, 1, o.vec4)}
-${decls.join('\n')}
-${o.act ? GELU_WGSL : ''}
+${forwardHeader(o, decls)}
 ${slab ? `var<workgroup> slab: array<${vt}, ${(BN * o.inDim) / (o.vec4 ? 4 : 1)}>;` : ''}
 
 @compute @workgroup_size(${WX}, ${WY}, 1)
@@ -407,16 +417,12 @@ export function tiledLinearKernel(o: LinearOptions): KernelDef {
     }
   }
 
-  const tag = `tiled/${o.mode}/${o.vec4 ? 'v4' : 's'}/${TM}x${TN}/${WX}x${WY}/bk${BK}${o.bias ? '/b' : ''}${o.act ? `/${o.act}` : ''}${o.resid ? '/res' : ''}${o.savePre ? '/pre' : ''}`;
+  const tag = `tiled/${o.mode}/${o.vec4 ? 'v4' : 's'}/${TM}x${TN}/${WX}x${WY}/bk${BK}${epilogueTag(o)}`;
   return {
     name: `linear/${tag}`,
     bindings,
     code: /* wgsl */ `
-struct U { rows: u32, inDim: u32, outDim: u32, wOff: u32, bOff: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-${weightSource(o.mode, 1, o.vec4)}
-${decls.join('\n')}
-${o.act ? GELU_WGSL : ''}
+${forwardHeader(o, decls)}
 var<workgroup> xs: array<vec4f, ${(BK * BM) / 4}>;
 var<workgroup> ws: array<vec4f, ${(BK * BN) / 4}>;
 
