@@ -60,7 +60,6 @@ const CASES: Array<[string, Partial<GPTConfig>, number, number, GemmStrategy]> =
   ['untied, bias false, gelu_tanh', { tie_embeddings: false, bias: false, activation: 'gelu_tanh' }, 3, 13, 'register'],
   ['C30 h5 (in_features not a multiple of 4), V37 T7', { n_embd: 30, n_head: 5 }, 2, 7, 'register'],
   ['C30 h5 (in_features not a multiple of 4), V37 T7, slab GEMM', { n_embd: 30, n_head: 5 }, 2, 7, 'slab'],
-  ['odd C48 h3 V37 T13, 3 layers, tiled GEMM', { n_layer: 3 }, 2, 13, 'tiled'],
   ['C30 h5 (in_features not a multiple of 4), V37 T7, tiled GEMM', { n_embd: 30, n_head: 5 }, 2, 7, 'tiled'],
   // bcast: the MLP projections reduce in several zero-padded passes (C64: 256 = 3 x 88 - 8, C48: 192 = 2 x 96).
   ['friendly C64 h4 V64 T16, bcast GEMM', { n_embd: 64, n_head: 4, vocab_size: 64, block_size: 16 }, 2, 16, 'bcast'],
