@@ -172,6 +172,8 @@ export interface GridCaseOptions {
   python: string | null;
   /** Each PyTorch mode stops after this long. */
   torchSeconds: number;
+  /** The GEMM of the engine and the naive loop (default: the adapter's choice, gemmFor, tuned on GPUs). */
+  gemm?: GemmStrategy;
   log: (line: string) => void;
 }
 
@@ -179,11 +181,13 @@ const elapsed = (start: number): number => performance.now() - start;
 
 async function measureEngine(
   ctx: GpuContext, layout: ParamLayout, batch: TokenBatch, weights: { centre: Float32Array; d1: Float32Array; d2: Float32Array },
-  coords: Float32Array,
+  coords: Float32Array, gemm: GemmStrategy | undefined,
 ): Promise<{ values: Float32Array; m: EngineMeasurement }> {
   const total = coords.length / 2;
   let start = performance.now();
-  const grid = await GridEvaluator.create(ctx, new KernelCache(ctx), layout, batch, weights, { metric: 'ce', totalPoints: total });
+  const grid = await GridEvaluator.create(ctx, new KernelCache(ctx), layout, batch, weights, {
+    metric: 'ce', totalPoints: total, ...(gemm ? { strategy: gemm } : {}),
+  });
   const compileMs = elapsed(start);
   try {
     start = performance.now();
@@ -286,7 +290,7 @@ export async function runGridCase(o: GridCaseOptions): Promise<GridCaseResult> {
   const weights = { centre: loaded.params, d1: dirs.d1, d2: dirs.d2 };
 
   log(`${name}: engine, ${nx * ny} points`);
-  const engine = await measureEngine(ctx, loaded.layout, batch, weights, coords);
+  const engine = await measureEngine(ctx, loaded.layout, batch, weights, coords, o.gemm);
   const e = engine.m;
   log(`${name}: engine (${e.tunedGemms ? 'tuned' : e.strategy} GEMM) compile ${(e.compileMs / 1000).toFixed(1)} s, ${e.points} points in ${e.seconds.toFixed(1)} s = ${e.pointsPerSecond.toFixed(1)} pt/s`
     + (e.gpuChunk ? ` (kernels alone ${e.gpuChunk.pointsPerSecond.toFixed(1)} pt/s)` : ''));

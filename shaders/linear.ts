@@ -125,7 +125,8 @@ export function forwardLinearKernel(lin: LinearOptions, outDim: number): KernelD
  */
 export const BCAST_MIN_FLOPS = 2e10;
 
-export type GemmStrategy = 'register' | 'slab' | 'tiled' | 'bcast' | 'subgroup';
+export const GEMM_STRATEGIES = ['register', 'slab', 'tiled', 'bcast', 'subgroup'] as const;
+export type GemmStrategy = (typeof GEMM_STRATEGIES)[number];
 
 /** The strategies that run `bcastLinearKernel`. */
 export function isBcast(strategy: GemmStrategy): strategy is 'bcast' | 'subgroup' {

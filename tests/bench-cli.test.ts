@@ -20,7 +20,7 @@ const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.
 describe('losscape bench', () => {
   it('runs --quick --no-torch --no-train --json on a tiny odd model and reports checked, positive ratios', () => {
     const out = join(dir, 'bench.json');
-    const r = runCli(['bench', '--quick', '--no-torch', '--no-train', '--json', '--models', 'odd', '--grids', '5x3', '--naive-seconds', '0.5', '--out', out]);
+    const r = runCli(['bench', '--quick', '--no-torch', '--no-train', '--json', '--models', 'odd', '--grids', '5x3', '--naive-seconds', '0.5', '--gemm', 'tiled', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(report);
@@ -35,6 +35,8 @@ describe('losscape bench', () => {
       expect(positiveFinite(v), JSON.stringify(c)).toBe(true);
     }
     expect(c.engineDetail.points).toBe(15);
+    // --gemm: the GPUs' tiled GEMM on SwiftShader, untuned; the naive loop on the same, agreeing with it below
+    expect(c.engineDetail).toMatchObject({ strategy: 'tiled', tunedGemms: null });
     // The naive loop's sample is spread over the grid (first and last point included) and agrees with the engine there.
     expect(c.naiveDetail.indices[0]).toBe(0);
     expect(c.naiveDetail.indices.at(-1)).toBe(14);
@@ -93,7 +95,7 @@ describe('losscape bench', () => {
     expect(p.train.dispatches).toBeGreaterThan(p.grid.dispatches);
   });
 
-  it('rejects bad --grids and --models with a one-line error and exit 2', () => {
+  it('rejects bad --grids, --models and --gemm with a one-line error and exit 2', () => {
     expect(parseGrids('33,17x9')).toEqual([{ nx: 33, ny: 33 }, { nx: 17, ny: 9 }]);
     const grids = runCli(['bench', '--grids', '0x5']);
     expect(grids.status).toBe(2);
@@ -104,6 +106,10 @@ describe('losscape bench', () => {
     const profile = runCli(['bench', '--profile', '--quick']);
     expect(profile.status).toBe(2);
     expect(errorLine(profile)).toMatch(/--profile takes --models, --json and --out/);
+    const gemm = runCli(['bench', '--gemm', 'fast']);
+    expect(gemm.status).toBe(2);
+    expect(errorLine(gemm)).toBe('losscape: --gemm: unknown GEMM "fast", expected one of register, slab, tiled, bcast, subgroup');
+    expect(runCli(['bench', '--profile', '--gemm', 'tiled']).status).toBe(2);
   });
 
   it('turns every failed value check into a failure line (the bench then exits 1)', () => {

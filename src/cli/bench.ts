@@ -21,6 +21,7 @@ import { gridJson, gridTable, type LossComparison, profileTable, TARGETS, trainJ
 import { runTrainCase, type TrainCaseResult } from '../../bench/training.ts';
 import { type ModelProfile, PROFILE_POINTS, PROFILE_RUNS, profileModel } from '../../bench/profile.ts';
 import { findTorchPython } from '../../bench/torch.ts';
+import { GEMM_STRATEGIES, type GemmStrategy } from '../../shaders/linear.ts';
 import { parseNumber } from './options.ts';
 
 interface BenchFlags {
@@ -34,6 +35,13 @@ interface BenchFlags {
   naiveSeconds?: number;
   torchSeconds?: number;
   profile?: boolean;
+  gemm?: GemmStrategy;
+}
+
+export function parseGemm(text: string): GemmStrategy {
+  const s = GEMM_STRATEGIES.find((g) => g === text);
+  if (!s) throw new InputError(`--gemm: unknown GEMM "${text}", expected one of ${GEMM_STRATEGIES.join(', ')}`);
+  return s;
 }
 
 /** `33` or `17x9`, comma-separated. */
@@ -114,13 +122,14 @@ export function register(program: Command): void {
     .option('--no-train', 'skip the training throughput')
     .option('--naive-seconds <s>', 'time for the naive loop\'s sample of points (default 15, 3 with --quick)', positiveSeconds('--naive-seconds'))
     .option('--torch-seconds <s>', 'time limit of each PyTorch mode (default 30, 10 with --quick)', positiveSeconds('--torch-seconds'))
+    .option('--gemm <strategy>', `the grid engine's and the naive loop's GEMM, one of ${GEMM_STRATEGIES.join(', ')} (default: the adapter's choice; tuned on GPUs for big grids, never with --gemm)`, parseGemm)
     .option('--profile', `instead of the benchmark: where the time goes, per kernel, in a grid chunk (${PROFILE_POINTS} points on CPU adapters, a full chunk on GPUs) and (unless --no-train) a training step of each model (--models, default ${REFERENCE_MODEL}), timed on the GPU`)
     .action(async (flags: BenchFlags) => {
       const log = (line: string): void => {
         process.stderr.write(`bench: ${line}\n`);
       };
       if (flags.profile) {
-        if (flags.quick || flags.grids) throw new InputError('--profile takes --models, --json and --out; --quick and --grids are for the benchmark');
+        if (flags.quick || flags.grids || flags.gemm) throw new InputError('--profile takes --models, --json and --out; --quick, --grids and --gemm are for the benchmark');
         await profile(flags.models ? parseModels(flags.models) : [benchModel(REFERENCE_MODEL)!], flags, log);
         return;
       }
@@ -148,7 +157,7 @@ export function register(program: Command): void {
         for (const c of cases) {
           results.push(await runGridCase({
             ctx, dir: join(dir, `${c.model.name}-${c.nx}x${c.ny}`), model: c.model, nx: c.nx, ny: c.ny, ceilingGflops: fmaStart.gflops,
-            naiveSeconds, python, torchSeconds, log,
+            naiveSeconds, python, torchSeconds, log, ...(flags.gemm ? { gemm: flags.gemm } : {}),
           }));
         }
         if (flags.train) {
