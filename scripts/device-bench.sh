@@ -5,7 +5,8 @@
 # dependencies, brings the Vulkan loader where the machine has none, points
 # it at NVIDIA's driver, then runs `losscape info`, `losscape bench` (issue
 # 6's GPU case: ref and base on a 256x256 grid, unless arguments say
-# otherwise) and `losscape bench --profile`, writing their JSON and logs to
+# otherwise), `losscape bench --profile` and ref's grid on the untuned slab
+# GEMM for comparison, writing their JSON and logs to
 # $OUT (default out-device/). Each step has a time limit, and the whole fits
 # the tool's 10 minutes.
 #   bash scripts/device-bench.sh [BENCH ARGS...]
@@ -36,9 +37,12 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 timeout 60 node bin/losscape.mjs info 2>&1 | tee "$out/info.txt"
 
 if [ $# -gt 0 ]; then args=("$@"); else args=(--models ref,base --grids 256); fi
-timeout 450 node bin/losscape.mjs bench "${args[@]}" --out "$out/bench.json" 2>&1 | tee "$out/bench.log"
+timeout 380 node bin/losscape.mjs bench "${args[@]}" --out "$out/bench.json" 2>&1 | tee "$out/bench.log"
 bench=${PIPESTATUS[0]}
 timeout 100 node bin/losscape.mjs bench --profile --models "${PROFILE_MODELS:-ref,base}" --out "$out/profile.json" 2>&1 | tee "$out/profile.log"
 profile=${PIPESTATUS[0]}
-echo "device-bench: bench exit $bench, profile exit $profile"
+# The GEMM GPUs ran before the tiled one, untuned, on ref's 256x256 grid: what tiling and tuning gained.
+timeout 60 node bin/losscape.mjs bench --models ref --grids 256 --gemm slab --no-torch --no-train --naive-seconds 5 --out "$out/slab.json" 2>&1 | tee "$out/slab.log"
+slab=${PIPESTATUS[0]}
+echo "device-bench: bench exit $bench, profile exit $profile, slab exit $slab"
 [ "$bench" = 0 ] && [ "$profile" = 0 ]
