@@ -182,6 +182,17 @@ export function linearWorkgroups(
   return [Math.ceil(outDim / (tile.WX * tile.TN)), rowGroups, points];
 }
 
+/**
+ * The uniform words of a forward-shaped Linear dispatch ({rows, inDim,
+ * outDim, wOff, bOff, rowsPer, oOff}, as `bcastLinearKernel` reads them; the
+ * other kernels read the first five): rowsPer from the dispatch's row groups.
+ */
+export function linearUniformWords(
+  rows: number, inDim: number, outDim: number, wOff: number, bOff: number, workgroups: readonly number[], oOff = 0,
+): number[] {
+  return [rows, inDim, outDim, wOff, bOff, Math.ceil(rows / workgroups[1]!), oOff];
+}
+
 /** Bytes of workgroup memory the `slab` strategy needs. */
 export function slabBytes(tile: GemmTile, inDim: number): number {
   return tile.WX * tile.TN * inDim * 4;

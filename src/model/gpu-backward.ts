@@ -18,7 +18,7 @@ import { type ParamLayout, outputWeightName } from './params.ts';
 import { type Activation } from './config.ts';
 import { type ForwardBatch, ForwardPlan, subgroupAttention } from './gpu-forward.ts';
 import {
-  type BcastOptions, type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, bcastLinearKernel, bcastRowGroups, bcastShape, columnSumKernel, isBcast,
+  type BcastOptions, type GemmStrategy, type GemmTile, COLSUM_WG, SUM_SLICES_WG, bcastLinearKernel, bcastRowGroups, bcastShape, columnSumKernel, isBcast, linearUniformWords,
   linearGradKernel, linearGradWorkgroups, linearWorkgroups, sumSlicesKernel,
 } from '../../shaders/linear.ts';
 import { LN_WG, layerNormBackwardKernel, layerNormParamGradKernel } from '../../shaders/layernorm.ts';
@@ -182,7 +182,7 @@ export class BackwardPlan {
         const bufs: Record<string, GPUBuffer> = { theta, inp: dy, out: dx };
         if (opts.pre) bufs.pre = opts.pre;
         const workgroups = linearWorkgroups(lin, N, inDim, 1);
-        push(await kernels.get(bcastLinearKernel(lin)), [N, outDim, inDim, off(weight), 0, Math.ceil(N / workgroups[1]), 0], bufs, workgroups, `${weight} dx`);
+        push(await kernels.get(bcastLinearKernel(lin)), linearUniformWords(N, outDim, inDim, off(weight), 0, workgroups), bufs, workgroups, `${weight} dx`);
       } else {
         const dxBufs: Record<string, GPUBuffer> = { a: dy, b: theta, out: dx };
         if (opts.pre) dxBufs.pre = opts.pre;

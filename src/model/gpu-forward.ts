@@ -22,7 +22,7 @@ import { type WeightMode } from '../../shaders/common.ts';
 import { embeddingKernel, EMBED_WG } from '../../shaders/embedding.ts';
 import { layerNormKernel, LN_WG } from '../../shaders/layernorm.ts';
 import {
-  type GemmStrategy, type GemmTile, type LinearOptions, TILED_CANDIDATES, forwardLinearKernel, gemmCandidates, gemmFor, linearWorkgroups, slabBytes,
+  type GemmStrategy, type GemmTile, type LinearOptions, TILED_CANDIDATES, forwardLinearKernel, gemmCandidates, gemmFor, linearUniformWords, linearWorkgroups, slabBytes,
 } from '../../shaders/linear.ts';
 import { type GemmChoice, fastestDispatch } from './gemm-tune.ts';
 import { attentionKernel, attentionSubgroupKernel, attentionSubgroupWorkgroups, ATTN_WG } from '../../shaders/attention.ts';
@@ -269,7 +269,7 @@ export class ForwardPlan {
       if (extra.pre) bufs.pre = this.act(extra.pre);
       const made = await Promise.all(options.map(async (lin) => {
         const workgroups = linearWorkgroups(lin, N, outDim, points);
-        const words = [N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, Math.ceil(N / workgroups[1]), 0];
+        const words = linearUniformWords(N, inDim, outDim, off(weightName), biasName ? off(biasName) : 0, workgroups);
         return { kernel: await kernels.get(forwardLinearKernel(lin, outDim)), words, workgroups };
       }));
       let pick = 0;
