@@ -32,6 +32,7 @@ export const PROFILE_POINTS = 32;
 export function profilePoints(ctx: GpuContext, m: BenchModel): number {
   return ctx.adapter.isFallback ? PROFILE_POINTS : chooseChunkPoints(ctx, paramLayout(m.config), m.B, m.T);
 }
+
 /** Timed runs of each plan (after 2 untimed ones); each dispatch counts with its median. */
 export const PROFILE_RUNS = 9;
 
@@ -110,7 +111,7 @@ export async function profileModel(
     grid.setCoords(Float32Array.from({ length: 2 * points }, () => 2 * rng.uniform() - 1));
     grid.prepare();
     log(`${m.name}: timing a chunk of ${points} points, ${runs} runs`);
-    gridProfile = await profilePlan(ctx, grid.dispatches, grid.tuned ? 'tuned' : grid.gemmStrategy, runs);
+    gridProfile = await profilePlan(ctx, grid.dispatches, grid.gemmName, runs);
   } finally {
     grid.destroy();
   }
@@ -129,7 +130,7 @@ export async function profileModel(
     backward.setBatch(batch);
     backward.prepare();
     log(`${m.name}: timing a training step, ${runs} runs`);
-    const train = await profilePlan(ctx, [...forward.dispatches, ...backward.dispatches, ...optimizer.dispatches], forward.gemmStrategy, runs);
+    const train = await profilePlan(ctx, [...forward.dispatches, ...backward.dispatches, ...optimizer.dispatches], forward.gemmName, runs);
     return { model: m.name, grid: gridResult, train };
   } finally {
     for (const x of owned) x.destroy();

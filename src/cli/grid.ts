@@ -319,7 +319,7 @@ export async function runPlaneJob(job: PlaneJob, flags: JobFlags): Promise<void>
   };
   if (withPath && job.path) await addPath(grid, job, job.path, evaluator, ctx, kernels);
   if (withPath && job.frames) await addFramePath(grid, job, job.frames, evaluator, frameCentre, ctx, kernels);
-  const gemm = evaluator.plan.tuned ? 'tuned' : evaluator.plan.gemmStrategy;
+  const gemm = evaluator.plan.gemmName;
   evaluator.destroy();
 
   if (flags.shard) {

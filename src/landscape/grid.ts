@@ -55,8 +55,6 @@ export interface GridEvaluatorOptions {
   memoryBudgetBytes?: number;
   tile?: GemmTile;
   strategy?: GemmStrategy;
-  /** Choose each layer's GEMM tile by timing (ForwardPlanOptions.tune; default: on GPUs for big jobs). */
-  tune?: boolean;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
@@ -118,7 +116,6 @@ export class GridEvaluator {
       workFlops: (opts.totalPoints ?? chunkPoints) * forwardGemmFlops(layout, batch.B, batch.T),
       ...(opts.tile ? { tile: opts.tile } : {}),
       ...(opts.strategy ? { strategy: opts.strategy } : {}),
-      ...(opts.tune !== undefined ? { tune: opts.tune } : {}),
     });
     plan.setParams(weights.centre);
     plan.setDirections(weights.d1, weights.d2);

@@ -158,6 +158,11 @@ export class ForwardPlan {
     return this.options.tune && this.ctx.hasTimestamps;
   }
 
+  /** What the plan's GEMM is called in reports: `tuned` where tuned (the kernels' names then say which tile each layer runs), else gemmStrategy. */
+  get gemmName(): GemmStrategy | 'tuned' {
+    return this.tuned ? 'tuned' : this.gemmStrategy;
+  }
+
   /** The GEMM the plan runs: options.strategy, `subgroup` falling back to `bcast` on a device without subgroups (`slab` may still fall back to `register` layer by layer). */
   get gemmStrategy(): GemmStrategy {
     const wanted = this.options.strategy;
