@@ -55,7 +55,9 @@ export interface ForwardPlanOptions {
    * Time the candidate tiles (gemmCandidates: `tiled`, whatever the strategy
    * above) on each Linear layer and keep the fastest (src/model/gemm-tune.ts);
    * needs timestamp-query, else the strategy above runs. Default: gemmFor's
-   * choice (GPUs, big jobs) when no strategy is given.
+   * choice (GPUs, big jobs) for perturbed plans (grids) given no strategy.
+   * Single-model plans (training, evaluation) are not tuned by default: what
+   * the benchmark and the profile time for training is what it runs.
    */
   tune?: boolean;
   /** The `tiled` tiles a tuned plan tries (default TILED_CANDIDATES). */
@@ -211,7 +213,7 @@ export class ForwardPlan {
     if (opts.mode === 'plain' && opts.points !== 1) throw new GpuError('forward: plain mode evaluates exactly one point');
     const auto = gemmFor(ctx.adapter, opts.workFlops);
     const plan = new ForwardPlan(ctx, layout, {
-      ...auto, tune: auto.tune && opts.strategy === undefined, tuneTiles: TILED_CANDIDATES, workFlops: 0, ...opts,
+      ...auto, tune: auto.tune && opts.strategy === undefined && opts.mode === 'perturbed', tuneTiles: TILED_CANDIDATES, workFlops: 0, ...opts,
     });
     await plan.record(kernels);
     return plan;
